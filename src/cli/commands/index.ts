@@ -1,0 +1,7 @@
+/**
+ * The list of subcommands. A subcommand is registered here only once it works end to end.
+ * Each module exports `register(program)` and owns its flags, validation and output.
+ */
+import type { Command } from 'commander';
+
+export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [];
