@@ -34,12 +34,16 @@ export type OnnxAttribute =
 /** What an op's lowering may do to the ONNX graph being built. */
 export interface OnnxBuilder {
   readonly opset: number;
-  /** Appends one ONNX node; returns the names of its `outputCount` outputs. */
+  /**
+   * Appends one ONNX node; returns the names of its `outputCount` outputs. `domain` names an operator
+   * set other than the default one (e.g. 'com.microsoft' contrib ops, version 1); '' by default.
+   */
   node(
     opType: string,
     inputs: readonly string[],
     attributes?: Readonly<Record<string, OnnxAttribute>>,
     outputCount?: number,
+    domain?: string,
   ): string[];
   /** Adds a constant tensor (an initializer); returns its value name. */
   constant(data: ArrayLike<number>, shape: Shape, dtype: DType): string;

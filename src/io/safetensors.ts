@@ -1,12 +1,19 @@
 /**
- * safetensors reading: 8-byte little-endian header length, a JSON header mapping tensor names to
- * {dtype, shape, data_offsets}, then raw little-endian data. The header is validated completely
+ * safetensors reading and writing: 8-byte little-endian header length, a JSON header mapping tensor
+ * names to {dtype, shape, data_offsets}, then raw little-endian data. The header is validated completely
  * (offsets inside the file, sizes consistent with shapes, no overlaps, known dtypes) before any tensor is
  * allocated, so a hostile file cannot make us allocate more than the file holds.
  * F32, F16 and BF16 are converted to Float32Array; integer and bool dtypes are kept as typed arrays.
+ * Writing follows the reference writer: header padded with spaces to a multiple of 8 bytes, tensors laid
+ * out by decreasing element size so every tensor starts aligned to its element size. This module
+ * moves bytes; what the tensors mean (parameter names, layouts) belongs to the model code.
  */
 import { readFileSync } from 'node:fs';
-import { FormatError, NotFoundError } from '../util/errors.js';
+import { FormatError, NotFoundError, ShapeError, UsageError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from './float16.js';
+
+export { bfloat16ToFloat, halfToFloat } from './float16.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -153,8 +160,9 @@ function parseMetadata(value: unknown): Record<string, string> {
 }
 
 function decode(dtype: SafetensorsDType, raw: Uint8Array): StoredTensor['data'] {
-  // Copy into an aligned buffer: views into the file may be misaligned for the element size.
-  const buffer = raw.slice().buffer;
+  // Copy into a buffer of its own: views into the file may be misaligned for the element size, and
+  // Buffer#slice (readFileSync returns a Buffer) would share the whole file's memory, not copy.
+  const buffer = new Uint8Array(raw).buffer;
   switch (dtype) {
     case 'F32':
       return new Float32Array(buffer);
@@ -178,26 +186,6 @@ function decode(dtype: SafetensorsDType, raw: Uint8Array): StoredTensor['data'] 
   }
 }
 
-export function halfToFloat(half: Uint16Array): Float32Array {
-  const out = new Float32Array(half.length);
-  for (let i = 0; i < half.length; i++) {
-    const h = half[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const fraction = h & 0x3ff;
-    if (exponent === 0) out[i] = sign * 2 ** -14 * (fraction / 1024);
-    else if (exponent === 31) out[i] = fraction ? NaN : sign * Infinity;
-    else out[i] = sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-  }
-  return out;
-}
-
-export function bfloat16ToFloat(bf16: Uint16Array): Float32Array {
-  const bits = new Uint32Array(bf16.length);
-  for (let i = 0; i < bf16.length; i++) bits[i] = bf16[i] << 16;
-  return new Float32Array(bits.buffer);
-}
-
 /** A float tensor by name, or a FormatError naming what is missing. */
 export function getFloatTensor(file: SafetensorsFile, name: string): { shape: number[]; data: Float32Array } {
   const tensor = file.tensors.get(name);
@@ -206,4 +194,150 @@ export function getFloatTensor(file: SafetensorsFile, name: string): { shape: nu
     throw new FormatError(`safetensors tensor '${name}' is ${tensor.dtype}, expected a float dtype`);
   }
   return { shape: tensor.shape, data: tensor.data };
+}
+
+/** A tensor to write. `dtype` defaults to the natural dtype of `data` (float data: `floatDType`). */
+export interface TensorToWrite {
+  shape: readonly number[];
+  data: Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+  dtype?: SafetensorsDType;
+}
+
+export interface SafetensorsWriteOptions {
+  /** Stored dtype of float tensors that name none (default F32; F16/BF16 round to nearest even). */
+  floatDType?: 'F64' | 'F32' | 'F16' | 'BF16';
+}
+
+type TensorsToWrite = ReadonlyMap<string, TensorToWrite> | Readonly<Record<string, TensorToWrite>>;
+
+/** Writes a safetensors file atomically. */
+export function writeSafetensorsFile(
+  path: string,
+  tensors: TensorsToWrite,
+  metadata: Record<string, string> = {},
+  options: SafetensorsWriteOptions = {},
+): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, options));
+}
+
+/** The bytes of a safetensors file holding `tensors` and string `metadata`. */
+export function serializeSafetensors(
+  tensors: TensorsToWrite,
+  metadata: Record<string, string> = {},
+  options: SafetensorsWriteOptions = {},
+): Uint8Array {
+  const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const encoded = entries.map(([name, tensor]) => encodeTensor(name, tensor, options.floatDType ?? 'F32'));
+  // Decreasing element size keeps each offset a multiple of its own element size (8 | 4 | 2 | 1).
+  encoded.sort(
+    (a, b) =>
+      BYTES_PER_ELEMENT[b.dtype] - BYTES_PER_ELEMENT[a.dtype] ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+  // No prototype: a tensor named "__proto__" must stay an ordinary key.
+  const header: Record<string, unknown> = Object.create(null);
+  if (Object.keys(metadata).length > 0) header.__metadata__ = checkedMetadata(metadata);
+  let offset = 0;
+  for (const tensor of encoded) {
+    header[tensor.name] = {
+      dtype: tensor.dtype,
+      shape: tensor.shape,
+      data_offsets: [offset, offset + tensor.bytes.length],
+    };
+    offset += tensor.bytes.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength); // space padding, as the reference writer
+  let position = 8 + headerLength;
+  for (const tensor of encoded) {
+    out.set(tensor.bytes, position);
+    position += tensor.bytes.length;
+  }
+  return out;
+}
+
+interface EncodedTensor {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** Which stored dtypes each kind of array can become; the first is its natural dtype. */
+const DTYPES_FOR_ARRAY: ReadonlyArray<[string, new () => unknown, readonly SafetensorsDType[]]> = [
+  ['Float32Array', Float32Array, ['F32', 'F16', 'BF16', 'F64']],
+  ['Float64Array', Float64Array, ['F64', 'F32', 'F16', 'BF16']],
+  ['BigInt64Array', BigInt64Array, ['I64']],
+  ['Int32Array', Int32Array, ['I32']],
+  ['Int16Array', Int16Array, ['I16']],
+  ['Int8Array', Int8Array, ['I8']],
+  ['Uint8Array', Uint8Array, ['U8', 'BOOL']],
+];
+
+function encodeTensor(name: string, tensor: TensorToWrite, floatDType: SafetensorsDType): EncodedTensor {
+  if (name === '' || name === '__metadata__') {
+    throw new UsageError(`safetensors tensor name ${JSON.stringify(name)} is reserved or empty`);
+  }
+  const kind = DTYPES_FOR_ARRAY.find(([, type]) => tensor.data instanceof type);
+  if (!kind) {
+    throw new ShapeError(`safetensors tensor '${name}': cannot store ${describeValue(tensor.data)}`, {
+      hint: `use one of ${DTYPES_FOR_ARRAY.map(([kindName]) => kindName).join(', ')}`,
+    });
+  }
+  const [arrayKind, , allowed] = kind;
+  const dtype = tensor.dtype ?? (allowed[0].startsWith('F') ? floatDType : allowed[0]);
+  if (!allowed.includes(dtype)) {
+    throw new ShapeError(`safetensors tensor '${name}': ${arrayKind} data cannot be stored as ${dtype}`, {
+      hint: `${arrayKind} can be stored as ${allowed.join(', ')}`,
+    });
+  }
+  const shape = [...tensor.shape];
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new ShapeError(
+      `safetensors tensor '${name}': shape must be non-negative integers, got ${JSON.stringify(shape)}`,
+    );
+  }
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (elements !== tensor.data.length) {
+    throw new ShapeError(
+      `safetensors tensor '${name}': shape ${JSON.stringify(shape)} has ${elements} elements, data has ${tensor.data.length}`,
+    );
+  }
+  if (dtype === 'BOOL' && (tensor.data as Uint8Array).some((v) => v > 1)) {
+    throw new ShapeError(`safetensors tensor '${name}': BOOL data must hold only 0 and 1`);
+  }
+  return { name, dtype, shape, bytes: encodeData(dtype, tensor.data) };
+}
+
+function encodeData(dtype: SafetensorsDType, data: TensorToWrite['data']): Uint8Array {
+  const floats = data as Float32Array | Float64Array;
+  let typed: ArrayBufferView;
+  if (dtype === 'F32') typed = data instanceof Float32Array ? data : Float32Array.from(floats);
+  else if (dtype === 'F64') typed = Float64Array.from(floats);
+  else if (dtype === 'F16') typed = floatToHalf(floats);
+  else if (dtype === 'BF16') typed = floatToBfloat16(floats);
+  else typed = data;
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+function checkedMetadata(metadata: Record<string, string>): Record<string, string> {
+  const sorted: Record<string, string> = Object.create(null);
+  for (const key of Object.keys(metadata).sort()) {
+    if (typeof metadata[key] !== 'string') {
+      throw new UsageError(`safetensors metadata '${key}' must be a string, got ${typeof metadata[key]}`, {
+        hint: 'serialise structured values with JSON.stringify',
+      });
+    }
+    sorted[key] = metadata[key];
+  }
+  return sorted;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  return typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : `a ${typeof value}`;
 }

@@ -42,6 +42,8 @@ export interface SampleRequest {
   /** Initial N(0, I) noise for the batch, unscaled; the sampler multiplies by its init noise σ. */
   noise: Float32Array;
   numInferenceSteps: number;
+  /** Examples in `noise` (its first axis), for per-example steps such as dynamic thresholding; default 1. */
+  batchSize?: number;
   /** Required by stochastic samplers. */
   noiseSource?: NoiseSource;
   /** Scales injected noise (1 = the sampler as published; < 1 = lower temperature). */

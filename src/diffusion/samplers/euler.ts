@@ -1,0 +1,95 @@
+/**
+ * Euler and Euler-ancestral sampling in σ-space (Karras et al. 2022, Alg. 1 with the probability-flow
+ * derivative; k-diffusion's `sample_euler`, `sample_euler_ancestral`) with diffusers'
+ * `EulerDiscreteScheduler` / `EulerAncestralDiscreteScheduler` semantics. The ancestral variant steps
+ * down to σ_down and adds fresh noise of size σ_up, so it samples the SDE rather than the ODE.
+ */
+import { expectSchedulerClass } from '../scheduler-config.js';
+import type {
+  EulerAncestralDiscreteSchedulerConfig,
+  EulerDiscreteSchedulerConfig,
+} from '../scheduler-config.js';
+import {
+  ancestralStep,
+  checkRequest,
+  denoiseAtSigma,
+  drawNoise,
+  eulerStep,
+  initialSample,
+  report,
+  scheduleFor,
+  toDerivative,
+  type SamplerEntry,
+  type SamplerOptions,
+} from './common.js';
+import type { SampleRequest } from './types.js';
+
+export async function sampleEuler(
+  request: SampleRequest,
+  config: EulerDiscreteSchedulerConfig,
+  options: SamplerOptions = {},
+): Promise<Float32Array> {
+  checkRequest(request, 'Euler', false);
+  const { sigmas, timesteps, initNoiseSigma } = scheduleFor(config, request, options);
+  const steps = timesteps.length;
+  let x = initialSample(request, initNoiseSigma);
+  for (let i = 0; i < steps; i++) {
+    const denoised = await denoiseAtSigma(request, x, sigmas[i], timesteps[i], config.predictionType);
+    x = eulerStep(x, toDerivative(x, denoised, sigmas[i]), sigmas[i + 1] - sigmas[i]);
+    await report(request, i, steps, timesteps[i], x, denoised, sigmas[i]);
+  }
+  return Float32Array.from(x);
+}
+
+export async function sampleEulerAncestral(
+  request: SampleRequest,
+  config: EulerAncestralDiscreteSchedulerConfig,
+  options: SamplerOptions = {},
+): Promise<Float32Array> {
+  checkRequest(request, 'Euler ancestral', true);
+  const { sigmas, timesteps, initNoiseSigma } = scheduleFor(config, request, options);
+  const steps = timesteps.length;
+  let x = initialSample(request, initNoiseSigma);
+  for (let i = 0; i < steps; i++) {
+    const denoised = await denoiseAtSigma(request, x, sigmas[i], timesteps[i], config.predictionType);
+    const { sigmaUp, sigmaDown } = ancestralStep(sigmas[i], sigmas[i + 1]);
+    x = eulerStep(x, toDerivative(x, denoised, sigmas[i]), sigmaDown - sigmas[i]);
+    const noise = drawNoise(request, x.length);
+    for (let k = 0; k < x.length; k++) x[k] += noise[k] * sigmaUp;
+    await report(request, i, steps, timesteps[i], x, denoised, sigmas[i]);
+  }
+  return Float32Array.from(x);
+}
+
+const KARRAS = { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false };
+
+export const EULER_SAMPLERS: SamplerEntry[] = [
+  {
+    name: 'euler',
+    aliases: ['k_euler'],
+    className: 'EulerDiscreteScheduler',
+    stochastic: false,
+    summary: 'Euler steps of the probability-flow ODE (Karras et al. 2022)',
+    run: (request, config, options) =>
+      sampleEuler(request, expectSchedulerClass(config, 'EulerDiscreteScheduler'), options),
+  },
+  {
+    name: 'euler_karras',
+    aliases: [],
+    className: 'EulerDiscreteScheduler',
+    configFields: KARRAS,
+    stochastic: false,
+    summary: 'Euler with Karras σ spacing (ρ = 7)',
+    run: (request, config, options) =>
+      sampleEuler(request, expectSchedulerClass(config, 'EulerDiscreteScheduler'), options),
+  },
+  {
+    name: 'euler_a',
+    aliases: ['euler_ancestral', 'k_euler_a', 'k_euler_ancestral'],
+    className: 'EulerAncestralDiscreteScheduler',
+    stochastic: true,
+    summary: 'Euler ancestral: Euler step to σ_down plus fresh noise σ_up',
+    run: (request, config, options) =>
+      sampleEulerAncestral(request, expectSchedulerClass(config, 'EulerAncestralDiscreteScheduler'), options),
+  },
+];
