@@ -1,0 +1,38 @@
+/**
+ * What every denoising network offers the layers above it (training, pipelines): named parameter
+ * types (diffusers' dotted names), a deterministic `init`, and `apply` written with engine ops.
+ * Training and sampling see only this interface; they never reach into a network's blocks.
+ */
+import type { HostTensor, Tensor, TensorType } from '../engine/index.js';
+import type { Random } from '../util/random.js';
+
+/** Host parameters keyed by diffusers' dotted names, e.g. `down_blocks.0.resnets.1.conv2.weight`. */
+export type Params = Record<string, HostTensor>;
+
+/** Traced parameters, keyed like `Params`. */
+export type ParamTensors = Record<string, Tensor>;
+
+export interface DenoiserInputs {
+  /** Noisy sample [batch, ...sampleShape], float32. */
+  sample: Tensor;
+  /** One timestep per batch element [batch], float32 (fractional values allowed). */
+  timestep: Tensor;
+  /** Class labels [batch], int64; present only for class-conditional networks. */
+  classLabels?: Tensor;
+}
+
+export interface DenoiserNetwork<Config = unknown> {
+  /** diffusers' `_class_name` (e.g. 'UNet2DModel') or this project's name for networks diffusers lacks. */
+  readonly className: string;
+  /** The JSON-serialisable config the network is rebuilt from (diffusers' snake_case keys). */
+  readonly config: Config;
+  /** Shape of one sample without the batch axis, e.g. [3, 16, 16] or [2]. */
+  readonly sampleShape: readonly number[];
+  /** Number of class embeddings (diffusers' `num_class_embeds`), or null when unconditional. */
+  readonly numClassEmbeds: number | null;
+  paramTypes(): Record<string, TensorType>;
+  /** Deterministic initialisation with PyTorch's default schemes for each layer type. */
+  init(random: Random): Params;
+  /** The network output, same shape as `sample` (or twice the channels for learned variance). */
+  apply(params: ParamTensors, inputs: DenoiserInputs): Tensor;
+}
