@@ -3,5 +3,6 @@
  * Each module exports `register(program)` and owns its flags, validation and output.
  */
 import type { Command } from 'commander';
+import { register as registerExport } from './export.js';
 
-export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [];
+export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [registerExport];

@@ -1,0 +1,123 @@
+/**
+ * The training run as one JSON-serialisable config, validated with zod at the boundary (config files,
+ * CLI flags, library calls), plus the presets that give each built-in dataset good small defaults: the
+ * 2-D toys train an MLP in seconds, `mnist` a small UNet2D. The saved config (in `training_state/`) is
+ * enough to rebuild the run.
+ *
+ * This module must not build networks or datasets; it only describes them by name and config.
+ */
+import { z } from 'zod';
+import { ConfigError, unknownChoice } from '../util/errors.js';
+import { LR_SCHEDULES } from './lr.js';
+
+const modelSpec = z
+  .object({
+    /** The network's class name in the model registry, e.g. 'MLPDenoiser' or 'UNet2DModel'. */
+    className: z.string().min(1),
+    /** The network's config (diffusers' snake_case keys); unset keys take the network's defaults. */
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const trainConfigSchema = z
+  .object({
+    /** Built-in dataset name (see `datasetNames()`), and its options (e.g. `{ size: 10000 }`). */
+    data: z.string().min(1),
+    dataOptions: z.record(z.string(), z.unknown()).default({}),
+    model: modelSpec,
+    /** Optimizer updates to run in total (a resumed run continues up to this count). */
+    steps: z.number().int().positive(),
+    batchSize: z.number().int().positive(),
+    /** Peak learning rate of AdamW. */
+    lr: z.number().positive(),
+    lrSchedule: z.enum(LR_SCHEDULES).default('cosine'),
+    warmupSteps: z.number().int().nonnegative().default(0),
+    /** Cosine floor as a fraction of the peak rate. */
+    minLrRatio: z.number().min(0).max(1).default(0.1),
+    weightDecay: z.number().nonnegative().default(0),
+    /** Global-norm gradient clipping threshold (torch's clip_grad_norm_); null disables it. */
+    clipNorm: z.number().positive().nullable().default(1),
+    /** EMA decay of the weights saved for sampling; null disables EMA (the raw weights are saved). */
+    emaDecay: z.number().min(0).max(1).nullable().default(0.995),
+    /** What the network predicts: diffusers' `prediction_type`. */
+    objective: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
+    /** Min-SNR-γ loss weighting (Hang et al. 2023); null gives the plain unweighted MSE. */
+    minSnrGamma: z.number().positive().nullable().default(null),
+    /** The DDPM noise schedule the model is trained under (written to scheduler_config.json). */
+    numTrainTimesteps: z.number().int().positive().default(1000),
+    betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid']).default('linear'),
+    betaStart: z.number().positive().default(1e-4),
+    betaEnd: z.number().positive().default(0.02),
+    /** Condition on the dataset's labels (needs a labelled dataset). */
+    classConditional: z.boolean().default(false),
+    /** Probability of replacing a label by the null class during training (classifier-free guidance). */
+    labelDropout: z.number().min(0).max(1).default(0.1),
+    seed: z.number().int().default(0),
+    /** Write a sample image every this many steps (0: only at the end). */
+    sampleEvery: z.number().int().nonnegative().default(0),
+    /** Save a checkpoint every this many steps (0: only at the end). */
+    checkpointEvery: z.number().int().nonnegative().default(0),
+    /** Samples drawn for the periodic and final sample images. */
+    numSamples: z.number().int().positive().default(512),
+    sampler: z.string().default('dpmpp_2m'),
+    sampleSteps: z.number().int().positive().default(25),
+    /** Write a metrics line every this many steps. */
+    logEvery: z.number().int().positive().default(10),
+  })
+  .strict();
+
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+/** Validates a training config; the error lists every offending field with what was expected. */
+export function parseTrainConfig(input: unknown, source = 'training config'): TrainConfig {
+  const result = trainConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(
+    (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+  );
+  throw new ConfigError(`${source} is invalid: ${problems.join('; ')}`);
+}
+
+const toyPreset = (data: string): TrainConfigInput => ({
+  data,
+  model: { className: 'MLPDenoiser', config: {} },
+  steps: 3000,
+  batchSize: 256,
+  lr: 2e-3,
+  warmupSteps: 100,
+  emaDecay: 0.995,
+  sampleEvery: 1000,
+});
+
+/** Presets per built-in dataset: the config a newcomer's `diffusion train --data NAME` starts from. */
+const PRESETS: Record<string, TrainConfigInput> = {
+  moons: toyPreset('moons'),
+  '8gaussians': toyPreset('8gaussians'),
+  'swiss-roll': toyPreset('swiss-roll'),
+  checkerboard: toyPreset('checkerboard'),
+  pinwheel: toyPreset('pinwheel'),
+  circles: toyPreset('circles'),
+  mnist: {
+    data: 'mnist',
+    dataOptions: { imageSize: 32 },
+    model: { className: 'UNet2DModel', config: {} },
+    steps: 2000,
+    batchSize: 32,
+    lr: 2e-4,
+    warmupSteps: 100,
+    emaDecay: 0.999,
+    numSamples: 16,
+    sampleEvery: 500,
+  },
+};
+
+export function presetNames(): string[] {
+  return Object.keys(PRESETS);
+}
+
+/** The preset for a dataset name, or a NotFoundError listing the presets. */
+export function presetFor(name: string): TrainConfigInput {
+  if (!Object.hasOwn(PRESETS, name)) throw unknownChoice('preset', name, presetNames());
+  return structuredClone(PRESETS[name]);
+}
