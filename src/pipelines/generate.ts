@@ -64,14 +64,14 @@ function labelsFor(options: GenerateOptions): BigInt64Array | null {
   return BigInt64Array.from(list, (l) => BigInt(l));
 }
 
-type Denoise = (
+export type Denoise = (
   sample: Float32Array,
   timestep: number,
   labels: BigInt64Array | null,
 ) => Promise<Float32Array>;
 
 /** The network compiled once with frozen weights, as a function of (x_t, t, labels). */
-function compiledDenoiser(
+export function compiledDenoiser(
   options: GenerateOptions,
   runtime: Runtime,
 ): { denoise: Denoise; dispose: () => Promise<void> } {
