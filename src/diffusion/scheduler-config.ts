@@ -306,6 +306,15 @@ function classKeys(className: SchedulerClassName): string[] {
   return Object.keys(CLASS_SCHEMAS[className].shape);
 }
 
+/** Whether one key of a class's config accepts `value` on its own. */
+function accepts(className: SchedulerClassName, key: string, value: unknown): boolean {
+  const shape = CLASS_SCHEMAS[className].shape as Record<
+    string,
+    { safeParse(v: unknown): { success: boolean } }
+  >;
+  return shape[key].safeParse(value).success;
+}
+
 function unknownClass(given: unknown, source: string): ConfigError {
   const what =
     given === undefined ? 'has no _class_name' : `names unknown scheduler class '${String(given)}'`;
@@ -471,7 +480,10 @@ export function writeSchedulerConfig(path: string, config: SchedulerConfig): voi
 /**
  * The config of another class built from this one, as diffusers' `Target.from_config(source.config)`:
  * the keys both classes know carry over (training schedule, prediction type, spacing, …), the rest take
- * the target's defaults. Keys the target does not know are dropped.
+ * the target's defaults. Keys the target does not know are dropped, and so are values of shared keys the
+ * target does not accept (DDPM's `variance_type: 'fixed_small'` means nothing to DPMSolver, whose
+ * `variance_type` is only `learned`/`learned_range`/null): diffusers' `from_config` passes them on but the
+ * target ignores them, which here is its default.
  */
 export function convertSchedulerConfig<C extends SchedulerClassName>(
   config: SchedulerConfig,
@@ -481,7 +493,8 @@ export function convertSchedulerConfig<C extends SchedulerClassName>(
   if (config.className === className) return config as unknown as SchedulerConfigOf<C>;
   const json = schedulerConfigJson(config);
   const values: Record<string, unknown> = {};
-  for (const key of classKeys(className)) if (key in json) values[key] = json[key];
+  for (const key of classKeys(className))
+    if (key in json && accepts(className, key, json[key])) values[key] = json[key];
   const provenance = { diffusersVersion: config.diffusersVersion, extra: {} };
   return validated(className, values, provenance, `${config.className} config converted to ${className}`);
 }

@@ -48,7 +48,9 @@ function defaultExtent(points: ArrayLike<number>): number {
 export function scatterPlot(points: ArrayLike<number>, options: ScatterOptions = {}): RgbaImage {
   if (points.length % 2 !== 0)
     throw new ConfigError(`scatter plot needs pairs of coordinates, got ${points.length} values`);
-  const { size = 512, radius = 2, labels } = options;
+  const { size = 512, labels } = options;
+  // Whole pixels: a fractional offset would write colours across channel boundaries.
+  const radius = Math.max(0, Math.round(options.radius ?? 2));
   const extent = options.extent ?? defaultExtent(points);
   const image = blankImage(size, size);
   const toPixel = (v: number) => Math.round(((v + extent) / (2 * extent)) * (size - 1));

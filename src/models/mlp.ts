@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Tensor, TensorType } from '../engine/index.js';
-import { add, silu } from '../engine/index.js';
+import { add, mul, silu } from '../engine/index.js';
 import type { ParamSpecs } from '../nn/index.js';
 import {
   embedding,
@@ -38,6 +38,14 @@ export const mlpConfigSchema = z.strictObject({
   out_features: positiveInt.nullable().default(null),
   /** Width of every hidden layer. */
   hidden_size: positiveInt.default(128),
+  /**
+   * Multiplies the sample before the input projection. A plain coordinate MLP with fan-in init is
+   * spectrally biased towards smooth functions of inputs of size O(1) (Rahaman et al. 2019), and the
+   * denoiser of a multi-modal 2-D distribution is not smooth at low noise: with 1, an 8-Gaussians run
+   * learns the ring but not its modes (samples ~3× too spread, loss stuck 0.04 above the exact
+   * denoiser's at any width); 4 lets it resolve them in ~1000 steps.
+   */
+  input_scale: z.number().positive().default(4),
   /** Number of residual blocks. */
   num_layers: positiveInt.default(3),
   /** Size of the sinusoidal timestep features fed to the time MLP (even). */
@@ -122,13 +130,17 @@ export class MLPDenoiser implements DenoiserNetwork<MLPConfig> {
     this.checkInputs(inputs);
     const { inputProj, blocks, outputProj } = this.layers;
     const act = silu(this.conditioning(params, inputs.timestep, inputs.classLabels));
-    let h = inputProj.apply(params, inputs.sample);
+    let h = inputProj.apply(params, this.scaledSample(inputs.sample));
     for (const block of blocks) {
       // Pre-activation residual block: h + W₂·silu(W₁·silu(h) + W_t·silu(emb)).
       const inner = add(block.linear1.apply(params, silu(h)), block.timeEmbProj.apply(params, act));
       h = add(h, block.linear2.apply(params, silu(inner)));
     }
     return outputProj.apply(params, silu(h));
+  }
+
+  private scaledSample(sample: Tensor): Tensor {
+    return this.config.input_scale === 1 ? sample : mul(sample, this.config.input_scale);
   }
 
   /** Time embedding MLP of the sinusoidal features, plus the class embedding when conditional. */

@@ -147,7 +147,12 @@ export async function generate(options: GenerateOptions): Promise<Float32Array> 
   const random = new Random(options.seed ?? 0);
   const perSample = network.sampleShape.reduce((a, b) => a * b, 1);
   const noise = random.normals(numSamples * perSample).map((v) => v * temperature);
-  const { denoise, dispose } = compiledDenoiser(options, options.runtime ?? new OrtNodeRuntime());
+  // Guidance s ∉ {0, 1} runs the conditional and unconditional halves as one doubled batch.
+  const doubled = labels !== null && guidance !== 0 && guidance !== 1;
+  const { denoise, dispose } = compiledDenoiser(
+    doubled ? { ...options, numSamples: numSamples * 2 } : options,
+    options.runtime ?? new OrtNodeRuntime(),
+  );
   try {
     const model = guidedModel(denoise, labels, guidance, (network.numClassEmbeds ?? 1) - 1);
     return await entry.run(

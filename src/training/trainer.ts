@@ -15,6 +15,7 @@ import { alphasCumprod, betaSchedule } from '../diffusion/schedules.js';
 import { hostCopy, hostZeros, OrtNodeRuntime, type Runtime, type TypeTree } from '../engine/index.js';
 import type { DenoiserNetwork, Params } from '../models/types.js';
 import { ConfigError, NumericError } from '../util/errors.js';
+import { assertWritableDir } from '../util/fs.js';
 import { Random } from '../util/random.js';
 import { noisedBatch, type NoisingSetup } from './batch.js';
 import { loadTrainingState, saveTrainingState, type Checkpoint } from './checkpoint.js';
@@ -167,6 +168,8 @@ const due = (step: number, every: number) => every > 0 && step % every === 0;
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, network, dataset } = options;
   checkCompatible(config, network, dataset);
+  // A run folder that cannot be written fails now, not at the first checkpoint after minutes of work.
+  if (options.runDir) assertWritableDir(options.runDir);
   const setup = noisingSetup(config, dataset);
   const schedule = lrSchedule(config);
   const run = startRun(options);

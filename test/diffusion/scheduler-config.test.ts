@@ -219,3 +219,18 @@ test("converting between classes keeps the shared keys, as diffusers' from_confi
   assert.ok(!formatSchedulerConfig(euler).includes('skip_prk_steps'));
   throwsConfigError(() => expectSchedulerClass(euler, 'DDIMScheduler'), 'expected a DDIMScheduler config');
 });
+
+test('converting drops shared keys whose value the target class does not accept, as diffusers ignores them', () => {
+  const ddpm = schedulerConfig('DDPMScheduler', {
+    betaSchedule: 'squaredcos_cap_v2',
+    varianceType: 'fixed_small',
+  });
+  const dpm = convertSchedulerConfig(ddpm, 'DPMSolverMultistepScheduler');
+  assert.equal(dpm.varianceType, null);
+  assert.equal(dpm.betaSchedule, 'squaredcos_cap_v2');
+  const learned = convertSchedulerConfig(
+    schedulerConfig('DDPMScheduler', { varianceType: 'learned_range' }),
+    'DPMSolverMultistepScheduler',
+  );
+  assert.equal(learned.varianceType, 'learned_range');
+});

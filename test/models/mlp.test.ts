@@ -138,7 +138,10 @@ describe('MLPDenoiser forward', () => {
     const freqs = [0, 1, 2].map((i) => Math.exp((-Math.log(10000) * i) / 3));
     const features = [...freqs.map((f) => Math.cos(t * f)), ...freqs.map((f) => Math.sin(t * f))];
     const emb = lin('time_embedding.linear_2', silu(lin('time_embedding.linear_1', features)));
-    let h = lin('input_proj', x);
+    let h = lin(
+      'input_proj',
+      x.map((v) => v * net.config.input_scale),
+    );
     const inner = lin('blocks.0.linear_1', silu(h)).map(
       (v, i) => v + lin('blocks.0.time_emb_proj', silu(emb))[i],
     );

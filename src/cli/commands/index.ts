@@ -4,5 +4,15 @@
  */
 import type { Command } from 'commander';
 import { register as registerExport } from './export.js';
+import { register as registerInfo } from './info.js';
+import { register as registerSample } from './sample.js';
+import { register as registerTrain } from './train.js';
+import { register as registerServe } from './serve.js';
 
-export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [registerExport];
+export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
+  registerExport,
+  registerServe,
+  registerTrain,
+  registerSample,
+  registerInfo,
+];
