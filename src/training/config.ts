@@ -79,6 +79,15 @@ export function parseTrainConfig(input: unknown, source = 'training config'): Tr
   throw new ConfigError(`${source} is invalid: ${problems.join('; ')}`);
 }
 
+/** A small UNet for 28–32 px images that trains on a CPU (diffusers' defaults are ~100× larger). */
+export const SMALL_UNET_CONFIG = {
+  block_out_channels: [32, 64, 64],
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'],
+  up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+  layers_per_block: 1,
+  norm_num_groups: 8,
+};
+
 const toyPreset = (data: string): TrainConfigInput => ({
   data,
   model: { className: 'MLPDenoiser', config: {} },
@@ -101,7 +110,8 @@ const PRESETS: Record<string, TrainConfigInput> = {
   mnist: {
     data: 'mnist',
     dataOptions: { imageSize: 32 },
-    model: { className: 'UNet2DModel', config: {} },
+    model: { className: 'UNet2DModel', config: SMALL_UNET_CONFIG },
+    classConditional: true,
     steps: 2000,
     batchSize: 32,
     lr: 2e-4,

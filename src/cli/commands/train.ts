@@ -20,7 +20,13 @@ import { buildNetwork } from '../../models/registry.js';
 import type { DenoiserNetwork, Params } from '../../models/types.js';
 import { generate } from '../../pipelines/generate.js';
 import { TRAINING_STATE_DIR, hasTrainingState } from '../../training/checkpoint.js';
-import { parseTrainConfig, presetFor, presetNames, type TrainConfig } from '../../training/config.js';
+import {
+  SMALL_UNET_CONFIG,
+  parseTrainConfig,
+  presetFor,
+  presetNames,
+  type TrainConfig,
+} from '../../training/config.js';
 import { progressReporter, summaryLine } from '../../training/progress.js';
 import { train, type TrainResult } from '../../training/trainer.js';
 import { UsageError } from '../../util/errors.js';
@@ -37,17 +43,7 @@ const MODEL_PRESETS: Record<string, TrainConfig['model']> = {
   'mlp-small': { className: 'MLPDenoiser', config: { hidden_size: 64, num_layers: 2 } },
   mlp: { className: 'MLPDenoiser', config: {} },
   'mlp-large': { className: 'MLPDenoiser', config: { hidden_size: 256, num_layers: 4 } },
-  /** A small UNet for 28–32 px images that trains on a CPU (diffusers' defaults are ~100× larger). */
-  'unet-small': {
-    className: 'UNet2DModel',
-    config: {
-      block_out_channels: [32, 64, 64],
-      down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
-      layers_per_block: 1,
-      norm_num_groups: 8,
-    },
-  },
+  'unet-small': { className: 'UNet2DModel', config: SMALL_UNET_CONFIG },
   unet: { className: 'UNet2DModel', config: {} },
 };
 
