@@ -38,7 +38,8 @@ const extendedNumber = z.custom<number>((v) => typeof v === 'number' && !Number.
 /** The training noise schedule (β_t, hence ᾱ_t and σ_t) every class is built on. */
 const trainingFields = (betaStart: number, betaEnd: number) => ({
   /** T: how many discrete noise levels the network was trained on. */
-  num_train_timesteps: z.number().int().min(2).default(1000),
+  /** Capped so a hostile config cannot make the schedule arrays (8 bytes × T each) allocate gigabytes. */
+  num_train_timesteps: z.number().int().min(2).max(1_000_000).default(1000),
   /** β at t = 0 and at t = T − 1 (ignored by `squaredcos_cap_v2`). */
   beta_start: z.number().min(0).lt(1).default(betaStart),
   beta_end: z.number().min(0).lt(1).default(betaEnd),

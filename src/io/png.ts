@@ -23,6 +23,39 @@ export function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && SIGNATURE.every((b, i) => bytes[i] === b);
 }
 
+/** Deflate expands at most 1032:1 (a 258-byte match per 2-bit code), so zlib data can never hold more. */
+const MAX_DEFLATE_RATIO = 1032;
+/** Samples per pixel of each PNG colour type (grey, RGB, palette, grey+alpha, RGBA). */
+const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Total length of the IDAT chunks (the compressed pixel data). */
+function idatBytes(bytes: Uint8Array, view: DataView): number {
+  let total = 0;
+  for (let offset = 8; offset + 8 <= bytes.length; offset += 12 + view.getUint32(offset)) {
+    if (String.fromCharCode(...bytes.subarray(offset + 4, offset + 8)) === 'IDAT')
+      total += view.getUint32(offset);
+  }
+  return total;
+}
+
+/**
+ * Rejects a header whose size the compressed data cannot fill: pngjs allocates width·height·4 bytes
+ * from the header alone, so a 70-byte file claiming 8000×8000 pixels would cost 256 MB and decode to
+ * garbage instead of an error.
+ */
+function checkDataFillsImage(bytes: Uint8Array, view: DataView, what: string): void {
+  const [width, height] = [view.getUint32(16), view.getUint32(20)];
+  const bitsPerPixel = (CHANNELS[bytes[25]] ?? 1) * bytes[24];
+  const rawBytes = Math.floor((width * height * bitsPerPixel) / 8); // a lower bound, filter bytes aside
+  const compressed = idatBytes(bytes, view);
+  if (rawBytes > compressed * MAX_DEFLATE_RATIO) {
+    throw new FormatError(
+      `${what}: ${compressed} bytes of image data cannot hold the ${width}×${height} pixels its header claims`,
+      { hint: 'the file is truncated or corrupt' },
+    );
+  }
+}
+
 /** Decodes PNG bytes; `what` names the source in errors. */
 export function decodePng(bytes: Uint8Array, what = 'PNG data'): RgbaImage {
   if (!isPng(bytes)) throw new FormatError(`${what} is not a PNG file (bad signature)`);
@@ -31,6 +64,7 @@ export function decodePng(bytes: Uint8Array, what = 'PNG data'): RgbaImage {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   checkImageSize(view.getUint32(16), view.getUint32(20), what);
+  checkDataFillsImage(bytes, view, what);
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

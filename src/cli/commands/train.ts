@@ -133,15 +133,19 @@ function trainedScheduler(config: TrainConfig, network: DenoiserNetwork): Schedu
   });
 }
 
-/** Every file of the run folder outside the pipeline components, so that a weights save keeps them. */
+/**
+ * Every file of the run folder outside the pipeline components, so that a weights save keeps them —
+ * training_state/ included: a kill between this save and the trainer's next state write must still leave
+ * a resumable folder. Temporary siblings left by an interrupted atomic write are not carried.
+ */
 function runFiles(runDir: string): Record<string, Uint8Array> {
   const files: Record<string, Uint8Array> = {};
   if (!existsSync(runDir)) return files;
-  const skip = new Set(['unet', 'scheduler', 'vae', MODEL_INDEX, TRAINING_STATE_DIR]);
+  const skip = new Set(['unet', 'scheduler', 'vae', MODEL_INDEX]);
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
-      if (dir === runDir && skip.has(name)) continue;
+      if ((dir === runDir && skip.has(name)) || /^\..*\.tmp-/.test(name)) continue;
       if (statSync(path).isDirectory()) walk(path);
       else files[relative(runDir, path)] = readFileSync(path);
     }
