@@ -44,7 +44,7 @@ export const trainConfigSchema = z
     /** Min-SNR-γ loss weighting (Hang et al. 2023); null gives the plain unweighted MSE. */
     minSnrGamma: z.number().positive().nullable().default(null),
     /** The DDPM noise schedule the model is trained under (written to scheduler_config.json). */
-    numTrainTimesteps: z.number().int().positive().default(1000),
+    numTrainTimesteps: z.number().int().positive().max(1_000_000).default(1000),
     betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid']).default('linear'),
     betaStart: z.number().positive().default(1e-4),
     betaEnd: z.number().positive().default(0.02),
