@@ -27,6 +27,7 @@ import type { CompiledFunction, HostValue } from '../src/engine/runtime/types.js
 import type { Tree } from '../src/engine/trace.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { Random } from '../src/util/random.js';
+import { bestRoundMedian } from './timing.js';
 
 const N = 32;
 const SIZE = 28;
@@ -65,30 +66,10 @@ function random(shape: number[], rng: Random, scale = 1): Float32Array {
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal());
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const ROUNDS = 5;
 
-/**
- * Seconds per run: the median of each of ROUNDS rounds (~0.6 s and ≥ 3 runs each, after 3 warm-up
- * runs), then the fastest round. On a shared machine other processes only ever slow a round down (and
- * spinning thread pools make that slowdown large), so the fastest round is the one that measured the
- * work and not the neighbours. PyTorch is measured the same way.
- */
-async function timeRuns(run: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 3; i++) await run();
-  const rounds: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const times: number[] = [];
-    const start = performance.now();
-    while (times.length < 3 || performance.now() - start < 600) {
-      const t0 = performance.now();
-      await run();
-      times.push((performance.now() - t0) / 1000);
-    }
-    rounds.push(median(times));
-  }
-  return Math.min(...rounds);
-}
+/** Seconds per run: best of ROUNDS round medians after 3 warm-up runs; PyTorch is measured the same way. */
+const timeRuns = (run: () => Promise<unknown>) => bestRoundMedian(run, ROUNDS, 3);
 
 function netLogits(p: Record<string, Tensor>, x: Tensor): Tensor {
   let h = relu(conv2d(x, p['c1.w'], p['c1.b'], { padding: 1 }));

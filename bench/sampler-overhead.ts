@@ -40,10 +40,7 @@ async function main(): Promise<void> {
   const network = buildNetwork(config);
   const params = network.init(new Random(0));
   const schedulerBase = { ...schedulerConfig('DDPMScheduler'), clipSample: false } as never;
-  const { denoise, dispose } = compiledDenoiser(
-    { network, params, schedulerConfig: schedulerBase, numSteps: STEPS, numSamples: BATCH },
-    new OrtNodeRuntime(),
-  );
+  const { denoise, dispose } = compiledDenoiser({ network, params, numSamples: BATCH }, new OrtNodeRuntime());
   const noise = new Random(1).normals(BATCH * network.sampleShape.reduce((a, b) => a * b, 1));
   await denoise(noise, 500, null); // warm-up
   const callTimes: number[] = [];

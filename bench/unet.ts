@@ -21,34 +21,16 @@ import type { ParamTensors } from '../src/models/types.js';
 import { UNet2DModel } from '../src/models/unet2d.js';
 import { saveWeights } from '../src/models/weights.js';
 import { Random } from '../src/util/random.js';
+import { bestRoundMedian } from './timing.js';
 
 const BATCH = 32;
 const roundsArg = process.argv.indexOf('--rounds');
 const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
 const configPath = fileURLToPath(new URL('../../shared/reference/unet_mnist_config.json', import.meta.url));
 const f32 = (shape: number[]) => ({ shape, dtype: 'float32' as const });
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-/**
- * Seconds per run: the fastest of ROUNDS per-round medians (≥ 3 runs and ~0.6 s per round, after 2
- * warm-up runs). Neighbouring processes only ever slow a round down, so the fastest round measures
- * the work. The PyTorch script times the same way.
- */
-async function bestMedian(run: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 2; i++) await run();
-  const medians: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const times: number[] = [];
-    const start = performance.now();
-    while (times.length < 3 || performance.now() - start < 600) {
-      const t0 = performance.now();
-      await run();
-      times.push((performance.now() - t0) / 1000);
-    }
-    medians.push(median(times));
-  }
-  return Math.min(...medians);
-}
+/** Seconds per run: best of ROUNDS round medians after 2 warm-up runs (see bench/timing.ts). */
+const bestMedian = (run: () => Promise<unknown>) => bestRoundMedian(run, ROUNDS, 2);
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 

@@ -7,6 +7,7 @@
  * must not run networks: it only takes points ([count, dim] row-major).
  */
 import { UsageError } from '../util/errors.js';
+import { squaredDistance } from './distance.js';
 import { featureRows } from './fid.js';
 
 export interface MmdOptions {
@@ -14,21 +15,6 @@ export interface MmdOptions {
   bandwidths?: readonly number[];
   /** The unbiased U-statistic (default true) or the biased V-statistic. */
   unbiased?: boolean;
-}
-
-function squaredDistance(
-  a: ArrayLike<number>,
-  i: number,
-  b: ArrayLike<number>,
-  j: number,
-  dim: number,
-): number {
-  let sum = 0;
-  for (let t = 0; t < dim; t++) {
-    const d = a[i * dim + t] - b[j * dim + t];
-    sum += d * d;
-  }
-  return sum;
 }
 
 /** The median of all pairwise distances within the pooled set (a and b together). */

@@ -8,6 +8,7 @@
  * takes feature numbers ([count, dim] row-major).
  */
 import { UsageError } from '../util/errors.js';
+import { squaredDistance } from './distance.js';
 import { featureRows } from './fid.js';
 
 export interface PrecisionRecallOptions {
@@ -18,21 +19,6 @@ export interface PrecisionRecallOptions {
 export interface PrecisionRecall {
   precision: number;
   recall: number;
-}
-
-function squaredDistance(
-  a: ArrayLike<number>,
-  i: number,
-  b: ArrayLike<number>,
-  j: number,
-  dim: number,
-): number {
-  let sum = 0;
-  for (let t = 0; t < dim; t++) {
-    const d = a[i * dim + t] - b[j * dim + t];
-    sum += d * d;
-  }
-  return sum;
 }
 
 /** Squared distance from each vector to its k-th nearest other vector of the same set. */

@@ -24,9 +24,8 @@ import {
 } from '../nn/index.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
+import { parseModelConfig, positiveInt } from './config.js';
 import type { DenoiserInputs, DenoiserNetwork, ParamTensors, Params } from './types.js';
-
-const positiveInt = z.number().int().positive();
 
 /** The saved config (`config.json`), diffusers-style snake_case keys. */
 export const mlpConfigSchema = z.strictObject({
@@ -63,15 +62,7 @@ export type MLPConfigInput = z.input<typeof mlpConfigSchema>;
 
 /** Validated config with defaults filled in; ConfigError names the offending key. */
 export function mlpConfig(input: MLPConfigInput | Record<string, unknown> = {}): MLPConfig {
-  const parsed = mlpConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? `'${issue.path.join('.')}' ` : '';
-    throw new ConfigError(`MLPDenoiser config: ${where}${issue.message}`, {
-      hint: 'check the keys of the MLPDenoiser config.json',
-    });
-  }
-  const config = { ...parsed.data, _class_name: 'MLPDenoiser' as const };
+  const config = parseModelConfig(mlpConfigSchema, input, 'MLPDenoiser');
   if (config.time_embedding_dim % 2 !== 0) {
     throw new ConfigError(
       `MLPDenoiser config: time_embedding_dim must be even, got ${config.time_embedding_dim}`,

@@ -27,9 +27,8 @@ import {
 } from '../nn/index.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
+import { parseModelConfig, positiveInt } from './config.js';
 import type { DenoiserInputs, DenoiserNetwork, ParamTensors, Params } from './types.js';
-
-const positiveInt = z.number().int().positive();
 
 export const unet1dConfigSchema = z.strictObject({
   _class_name: z.literal('UNet1DModel').optional(),
@@ -58,15 +57,7 @@ export type UNet1DConfigInput = z.input<typeof unet1dConfigSchema>;
 
 /** Validated config with defaults filled in; ConfigError names the key and the fix. */
 export function unet1dConfig(input: UNet1DConfigInput | Record<string, unknown> = {}): UNet1DConfig {
-  const parsed = unet1dConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? `'${issue.path.join('.')}' ` : '';
-    throw new ConfigError(`UNet1DModel config: ${where}${issue.message}`, {
-      hint: 'check the keys of the UNet1DModel config.json',
-    });
-  }
-  const config = { ...parsed.data, _class_name: 'UNet1DModel' as const };
+  const config = parseModelConfig(unet1dConfigSchema, input, 'UNet1DModel');
   const bad = config.block_out_channels.find((c) => c % config.norm_num_groups !== 0);
   if (bad !== undefined) {
     throw new ConfigError(

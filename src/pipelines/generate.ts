@@ -41,6 +41,11 @@ export interface GenerateOptions {
   /** Classifier-free guidance scale; default 1 (plain conditional). */
   guidance?: number;
   runtime?: Runtime;
+  /**
+   * A denoiser compiled earlier by `compiledDenoiser` for this network and params, reused across calls
+   * (a service answering many requests); it handles any batch size and is not disposed here.
+   */
+  denoiser?: CompiledDenoiser;
   callback?: StepCallback;
 }
 
@@ -70,11 +75,16 @@ export type Denoise = (
   labels: BigInt64Array | null,
 ) => Promise<Float32Array>;
 
-/** The network compiled once with frozen weights, as a function of (x_t, t, labels). */
+export interface CompiledDenoiser {
+  denoise: Denoise;
+  dispose: () => Promise<void>;
+}
+
+/** The network compiled once with frozen weights, as a function of (x_t, t, labels) for any batch size. */
 export function compiledDenoiser(
-  options: GenerateOptions,
+  options: Pick<GenerateOptions, 'network' | 'params' | 'numSamples'>,
   runtime: Runtime,
-): { denoise: Denoise; dispose: () => Promise<void> } {
+): CompiledDenoiser {
   const { network, params } = options;
   const conditional = network.numClassEmbeds !== null;
   const fn = (inputs: { params: ParamTensors; sample: Tensor; timestep: Tensor; classLabels?: Tensor }) =>
@@ -89,10 +99,15 @@ export function compiledDenoiser(
   const perSample = network.sampleShape.reduce((a, b) => a * b, 1);
   const denoise: Denoise = async (sample, timestep, labels) => {
     const batch = sample.length / perSample;
-    const inputs: Record<string, unknown> = { sample, timestep: new Float32Array(batch).fill(timestep) };
+    // Explicit shapes: the compiled function retraces (once, then cached) for each new batch size.
+    const inputs: Record<string, unknown> = {
+      sample: { data: sample, shape: [batch, ...network.sampleShape], dtype: 'float32' },
+      timestep: { data: new Float32Array(batch).fill(timestep), shape: [batch], dtype: 'float32' },
+    };
     if (conditional) {
       // An unconditional request to a conditional network uses the null class (index numClassEmbeds − 1).
-      inputs.classLabels = labels ?? new BigInt64Array(batch).fill(BigInt(network.numClassEmbeds! - 1));
+      const data = labels ?? new BigInt64Array(batch).fill(BigInt(network.numClassEmbeds! - 1));
+      inputs.classLabels = { data, shape: [batch], dtype: 'int64' };
     }
     const out = (await compiled.run(inputs as never)) as HostTensor;
     return out.data as Float32Array;
@@ -149,10 +164,12 @@ export async function generate(options: GenerateOptions): Promise<Float32Array> 
   const noise = random.normals(numSamples * perSample).map((v) => v * temperature);
   // Guidance s ∉ {0, 1} runs the conditional and unconditional halves as one doubled batch.
   const doubled = labels !== null && guidance !== 0 && guidance !== 1;
-  const { denoise, dispose } = compiledDenoiser(
-    doubled ? { ...options, numSamples: numSamples * 2 } : options,
-    options.runtime ?? new OrtNodeRuntime(),
-  );
+  const { denoise, dispose } =
+    options.denoiser ??
+    compiledDenoiser(
+      doubled ? { ...options, numSamples: numSamples * 2 } : options,
+      options.runtime ?? new OrtNodeRuntime(),
+    );
   try {
     const model = guidedModel(denoise, labels, guidance, (network.numClassEmbeds ?? 1) - 1);
     return await entry.run(
@@ -169,6 +186,6 @@ export async function generate(options: GenerateOptions): Promise<Float32Array> 
       {},
     );
   } finally {
-    await dispose();
+    if (!options.denoiser) await dispose();
   }
 }

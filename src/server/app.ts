@@ -48,5 +48,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerGenerateRoutes(app, context);
   registerJobRoutes(app, context);
   app.addHook('preClose', () => context.queue.close(options.shutdown ?? 'cancel'));
+  app.addHook('onClose', () => context.denoiser.dispose());
   return app;
 }

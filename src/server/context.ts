@@ -5,7 +5,8 @@
  *
  * This module must not register routes or handle HTTP; it only wires the shared pieces.
  */
-import type { Runtime } from '../engine/index.js';
+import { OrtNodeRuntime, type Runtime } from '../engine/index.js';
+import { compiledDenoiser, type CompiledDenoiser } from '../pipelines/generate.js';
 import type { LoadedPipeline } from '../models/pipeline-folder.js';
 import { runGeneration, type GenerationResult } from './generation.js';
 import { JobQueue, type Job } from './jobs.js';
@@ -15,6 +16,8 @@ export interface ServerContext {
   readonly pipeline: LoadedPipeline;
   readonly limits: ServerLimits;
   readonly queue: JobQueue<GenerationResult>;
+  /** The network compiled once at start-up (one session per batch size, reused by every request). */
+  readonly denoiser: CompiledDenoiser;
   /** Validates `body` (UsageError naming the field) and queues it (QueueFullError when full). */
   submit(body: unknown): Job<GenerationResult>;
 }
@@ -30,16 +33,16 @@ export function serverContext(
     maxFinishedJobs: limits.maxFinishedJobs,
   });
   const latent = pipeline.vae !== undefined;
+  const denoiser = compiledDenoiser({ ...pipeline, numSamples: 1 }, runtime ?? new OrtNodeRuntime());
   return {
     pipeline,
     limits,
     queue,
+    denoiser,
     submit(raw) {
       const body = parseGenerateBody(raw, limits);
       checkAgainstModel(body, pipeline.network, latent);
-      return queue.submit((signal, report) =>
-        runGeneration(pipeline, body, { signal, report, ...(runtime ? { runtime } : {}) }),
-      );
+      return queue.submit((signal, report) => runGeneration(pipeline, body, { signal, report, denoiser }));
     },
   };
 }

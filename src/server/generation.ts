@@ -7,11 +7,10 @@
  *
  * This module must not know about HTTP routes or the queue: it maps (model, request) to bytes.
  */
-import type { Runtime } from '../engine/index.js';
 import { encodePng, imageGrid, tensorToImages } from '../io/images.js';
 import { scatterPlot } from '../io/scatter.js';
 import type { LoadedPipeline } from '../models/pipeline-folder.js';
-import { generate } from '../pipelines/generate.js';
+import { generate, type CompiledDenoiser } from '../pipelines/generate.js';
 import { JobCancelledError, type JobProgress } from './jobs.js';
 import { pictureKind, type GenerateBody } from './schemas.js';
 
@@ -59,7 +58,7 @@ function numbers(samples: Float32Array, body: GenerateBody, pipeline: LoadedPipe
 export async function runGeneration(
   pipeline: LoadedPipeline,
   body: GenerateBody,
-  options: { signal: AbortSignal; report: (progress: JobProgress) => void; runtime?: Runtime },
+  options: { signal: AbortSignal; report: (progress: JobProgress) => void; denoiser: CompiledDenoiser },
 ): Promise<GenerationResult> {
   const { signal, report } = options;
   if (signal.aborted) throw new JobCancelledError();
@@ -74,7 +73,7 @@ export async function runGeneration(
     guidance: body.guidance,
     ...(body.sampler !== undefined ? { sampler: body.sampler } : {}),
     ...(body.class !== undefined ? { classLabels: body.class } : {}),
-    ...(options.runtime ? { runtime: options.runtime } : {}),
+    denoiser: options.denoiser,
     callback: (info) => {
       if (signal.aborted) throw new JobCancelledError();
       report({ step: info.step + 1, numSteps: info.numSteps });

@@ -9,7 +9,8 @@ import { ConfigError, ShapeError, UsageError } from '../../util/errors.js';
 import type { Random } from '../../util/random.js';
 import { noiseLevelFromAlphaCumprod } from '../noise-levels.js';
 import { convertPrediction } from '../parameterization.js';
-import type { SchedulerClassName, SchedulerConfig } from '../scheduler-config.js';
+import { expectSchedulerClass } from '../scheduler-config.js';
+import type { SchedulerClassName, SchedulerConfig, SchedulerConfigOf } from '../scheduler-config.js';
 import {
   sigmaSchedule,
   type SigmaSchedule,
@@ -55,6 +56,18 @@ export interface SamplerEntry {
   run(request: SampleRequest, config: SchedulerConfig, options: SamplerOptions): Promise<Float32Array>;
 }
 
+/** A registry entry's `run` for `sample`: checks the config is a `className` config, then samples with it. */
+export function runAs<C extends SchedulerClassName>(
+  className: C,
+  sample: (
+    request: SampleRequest,
+    config: SchedulerConfigOf<C>,
+    options: SamplerOptions,
+  ) => Promise<Float32Array>,
+): SamplerEntry['run'] {
+  return (request, config, options) => sample(request, expectSchedulerClass(config, className), options);
+}
+
 /** The σ schedule a σ-space sampler runs: the caller's explicit one, or the one its config describes. */
 export function scheduleFor(
   config: SigmaScheduleConfig,
@@ -64,6 +77,36 @@ export function scheduleFor(
 ): SigmaSchedule {
   return options.sigmaSchedule ?? sigmaSchedule(config, request.numInferenceSteps, scheduleOptions);
 }
+
+/** Where a σ-space sampler starts: its σ schedule, the number of steps, and x = σ_init · noise. */
+export interface SigmaSpaceStart extends SigmaSchedule {
+  steps: number;
+  x: Float64Array;
+}
+
+/**
+ * The opening every σ-space sampler shares: check the request, build or take the
+ * σ schedule, and scale the request's unit noise to the initial σ.
+ */
+export function startSigmaSpace(
+  request: SampleRequest,
+  sampler: string,
+  stochastic: boolean,
+  config: SigmaScheduleConfig,
+  options: SamplerOptions,
+  scheduleOptions: SigmaScheduleOptions = {},
+): SigmaSpaceStart {
+  checkRequest(request, sampler, stochastic);
+  const schedule = scheduleFor(config, request, options, scheduleOptions);
+  return {
+    ...schedule,
+    steps: schedule.timesteps.length,
+    x: initialSample(request, schedule.initNoiseSigma),
+  };
+}
+
+/** Config fields of the `_karras` registry names: Karras σ spacing (ρ = 7) and no other spacing. */
+export const KARRAS_SIGMAS = { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false };
 
 /** A NoiseSource drawing from the project's seeded generator. */
 export function randomNoiseSource(random: Random): NoiseSource {

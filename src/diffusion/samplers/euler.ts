@@ -4,20 +4,19 @@
  * `EulerDiscreteScheduler` / `EulerAncestralDiscreteScheduler` semantics. The ancestral variant steps
  * down to σ_down and adds fresh noise of size σ_up, so it samples the SDE rather than the ODE.
  */
-import { expectSchedulerClass } from '../scheduler-config.js';
 import type {
   EulerAncestralDiscreteSchedulerConfig,
   EulerDiscreteSchedulerConfig,
 } from '../scheduler-config.js';
 import {
   ancestralStep,
-  checkRequest,
   denoiseAtSigma,
   drawNoise,
   eulerStep,
-  initialSample,
+  KARRAS_SIGMAS,
   report,
-  scheduleFor,
+  runAs,
+  startSigmaSpace,
   toDerivative,
   type SamplerEntry,
   type SamplerOptions,
@@ -29,10 +28,9 @@ export async function sampleEuler(
   config: EulerDiscreteSchedulerConfig,
   options: SamplerOptions = {},
 ): Promise<Float32Array> {
-  checkRequest(request, 'Euler', false);
-  const { sigmas, timesteps, initNoiseSigma } = scheduleFor(config, request, options);
-  const steps = timesteps.length;
-  let x = initialSample(request, initNoiseSigma);
+  const start = startSigmaSpace(request, 'Euler', false, config, options);
+  const { sigmas, timesteps, steps } = start;
+  let x = start.x;
   for (let i = 0; i < steps; i++) {
     const denoised = await denoiseAtSigma(request, x, sigmas[i], timesteps[i], config.predictionType);
     x = eulerStep(x, toDerivative(x, denoised, sigmas[i]), sigmas[i + 1] - sigmas[i]);
@@ -46,10 +44,9 @@ export async function sampleEulerAncestral(
   config: EulerAncestralDiscreteSchedulerConfig,
   options: SamplerOptions = {},
 ): Promise<Float32Array> {
-  checkRequest(request, 'Euler ancestral', true);
-  const { sigmas, timesteps, initNoiseSigma } = scheduleFor(config, request, options);
-  const steps = timesteps.length;
-  let x = initialSample(request, initNoiseSigma);
+  const start = startSigmaSpace(request, 'Euler ancestral', true, config, options);
+  const { sigmas, timesteps, steps } = start;
+  let x = start.x;
   for (let i = 0; i < steps; i++) {
     const denoised = await denoiseAtSigma(request, x, sigmas[i], timesteps[i], config.predictionType);
     const { sigmaUp, sigmaDown } = ancestralStep(sigmas[i], sigmas[i + 1]);
@@ -61,8 +58,6 @@ export async function sampleEulerAncestral(
   return Float32Array.from(x);
 }
 
-const KARRAS = { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false };
-
 export const EULER_SAMPLERS: SamplerEntry[] = [
   {
     name: 'euler',
@@ -70,18 +65,16 @@ export const EULER_SAMPLERS: SamplerEntry[] = [
     className: 'EulerDiscreteScheduler',
     stochastic: false,
     summary: 'Euler steps of the probability-flow ODE (Karras et al. 2022)',
-    run: (request, config, options) =>
-      sampleEuler(request, expectSchedulerClass(config, 'EulerDiscreteScheduler'), options),
+    run: runAs('EulerDiscreteScheduler', sampleEuler),
   },
   {
     name: 'euler_karras',
     aliases: [],
     className: 'EulerDiscreteScheduler',
-    configFields: KARRAS,
+    configFields: KARRAS_SIGMAS,
     stochastic: false,
     summary: 'Euler with Karras σ spacing (ρ = 7)',
-    run: (request, config, options) =>
-      sampleEuler(request, expectSchedulerClass(config, 'EulerDiscreteScheduler'), options),
+    run: runAs('EulerDiscreteScheduler', sampleEuler),
   },
   {
     name: 'euler_a',
@@ -89,7 +82,6 @@ export const EULER_SAMPLERS: SamplerEntry[] = [
     className: 'EulerAncestralDiscreteScheduler',
     stochastic: true,
     summary: 'Euler ancestral: Euler step to σ_down plus fresh noise σ_up',
-    run: (request, config, options) =>
-      sampleEulerAncestral(request, expectSchedulerClass(config, 'EulerAncestralDiscreteScheduler'), options),
+    run: runAs('EulerAncestralDiscreteScheduler', sampleEulerAncestral),
   },
 ];

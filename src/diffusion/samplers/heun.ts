@@ -5,17 +5,17 @@
  * `HeunDiscreteScheduler`; with S_churn > 0 it is EDM's stochastic sampler, which first raises σ to
  * σ̂ = σ(1 + γ) by adding noise, γ = min(S_churn/N, √2 − 1) on S_tmin ≤ σ ≤ S_tmax.
  */
-import { expectSchedulerClass, type HeunDiscreteSchedulerConfig } from '../scheduler-config.js';
+import type { HeunDiscreteSchedulerConfig } from '../scheduler-config.js';
 import {
-  checkRequest,
   clipped,
   denoiseAtSigma,
   drawNoise,
   eulerStep,
-  initialSample,
+  KARRAS_SIGMAS,
   nonNegativeOption,
   report,
-  scheduleFor,
+  runAs,
+  startSigmaSpace,
   toDerivative,
   type SamplerEntry,
   type SamplerOptions,
@@ -30,15 +30,14 @@ export async function sampleHeun(
   const churn = nonNegativeOption('s_churn', options.sChurn, 0);
   const [sTmin, sTmax] = [options.sTmin ?? 0, options.sTmax ?? Infinity];
   const sNoise = nonNegativeOption('s_noise', options.sNoise, 1);
-  checkRequest(request, 'Heun', churn > 0);
-  const { sigmas, timesteps, initNoiseSigma, timestepOf } = scheduleFor(config, request, options);
-  const steps = timesteps.length;
+  const start = startSigmaSpace(request, 'Heun', churn > 0, config, options);
+  const { sigmas, timesteps, timestepOf, steps } = start;
   const calls = 2 * steps - (sigmas[steps] === 0 ? 1 : 0);
   const denoise = async (x: Float64Array, sigma: number, timestep: number) => {
     const denoised = await denoiseAtSigma(request, x, sigma, timestep, config.predictionType);
     return config.clipSample ? clipped(denoised, config.clipSampleRange) : denoised;
   };
-  let x = initialSample(request, initNoiseSigma);
+  let x = start.x;
   let call = 0;
   for (let i = 0; i < steps; i++) {
     const [sigma, sigmaNext] = [sigmas[i], sigmas[i + 1]];
@@ -68,8 +67,6 @@ export async function sampleHeun(
   return Float32Array.from(x);
 }
 
-const KARRAS = { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false };
-
 export const HEUN_SAMPLERS: SamplerEntry[] = [
   {
     name: 'heun',
@@ -77,28 +74,25 @@ export const HEUN_SAMPLERS: SamplerEntry[] = [
     className: 'HeunDiscreteScheduler',
     stochastic: false,
     summary: "Heun's second-order method (2N − 1 calls); stochastic only with s_churn > 0",
-    run: (request, config, options) =>
-      sampleHeun(request, expectSchedulerClass(config, 'HeunDiscreteScheduler'), options),
+    run: runAs('HeunDiscreteScheduler', sampleHeun),
   },
   {
     name: 'heun_karras',
     aliases: [],
     className: 'HeunDiscreteScheduler',
-    configFields: KARRAS,
+    configFields: KARRAS_SIGMAS,
     stochastic: false,
     summary: 'Heun with Karras σ spacing (ρ = 7)',
-    run: (request, config, options) =>
-      sampleHeun(request, expectSchedulerClass(config, 'HeunDiscreteScheduler'), options),
+    run: runAs('HeunDiscreteScheduler', sampleHeun),
   },
   {
     name: 'heun_edm',
     aliases: ['edm'],
     className: 'HeunDiscreteScheduler',
-    configFields: KARRAS,
+    configFields: KARRAS_SIGMAS,
     stochastic: false,
     summary:
       "EDM's sampler (Karras et al. 2022, Alg. 2): Karras σ, Heun steps, churn via s_churn/s_tmin/s_tmax/s_noise",
-    run: (request, config, options) =>
-      sampleHeun(request, expectSchedulerClass(config, 'HeunDiscreteScheduler'), options),
+    run: runAs('HeunDiscreteScheduler', sampleHeun),
   },
 ];

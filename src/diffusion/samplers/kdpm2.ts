@@ -6,20 +6,19 @@
  * slope. The last step, to σ = 0, is Euler: 2N − 1 calls. The ancestral variant aims at σ_down and adds
  * noise σ_up.
  */
-import { expectSchedulerClass } from '../scheduler-config.js';
 import type {
   KDPM2AncestralDiscreteSchedulerConfig,
   KDPM2DiscreteSchedulerConfig,
 } from '../scheduler-config.js';
 import {
   ancestralStep,
-  checkRequest,
   denoiseAtSigma,
   drawNoise,
   eulerStep,
-  initialSample,
+  KARRAS_SIGMAS,
   report,
-  scheduleFor,
+  runAs,
+  startSigmaSpace,
   toDerivative,
   type SamplerEntry,
   type SamplerOptions,
@@ -38,12 +37,11 @@ async function sampleKdpm2Family(
   options: SamplerOptions,
   ancestral: boolean,
 ): Promise<Float32Array> {
-  checkRequest(request, ancestral ? 'DPM2 ancestral' : 'DPM2', ancestral);
-  const schedule = scheduleFor(config, request, options, { roundKarrasTimesteps: true });
-  const { sigmas, timesteps, initNoiseSigma, timestepOf } = schedule;
-  const steps = timesteps.length;
+  const label = ancestral ? 'DPM2 ancestral' : 'DPM2';
+  const start = startSigmaSpace(request, label, ancestral, config, options, { roundKarrasTimesteps: true });
+  const { sigmas, timesteps, timestepOf, steps } = start;
   const calls = 2 * steps - (sigmas[steps] === 0 ? 1 : 0);
-  let x = initialSample(request, initNoiseSigma);
+  let x = start.x;
   let call = 0;
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
@@ -88,14 +86,8 @@ export function sampleKdpm2Ancestral(
   return sampleKdpm2Family(request, config, options, true);
 }
 
-const KARRAS = { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false };
-const plain = (request: SampleRequest, config: Parameters<SamplerEntry['run']>[1], options: SamplerOptions) =>
-  sampleKdpm2(request, expectSchedulerClass(config, 'KDPM2DiscreteScheduler'), options);
-const ancestral = (
-  request: SampleRequest,
-  config: Parameters<SamplerEntry['run']>[1],
-  options: SamplerOptions,
-) => sampleKdpm2Ancestral(request, expectSchedulerClass(config, 'KDPM2AncestralDiscreteScheduler'), options);
+const plain = runAs('KDPM2DiscreteScheduler', sampleKdpm2);
+const ancestral = runAs('KDPM2AncestralDiscreteScheduler', sampleKdpm2Ancestral);
 
 export const KDPM2_SAMPLERS: SamplerEntry[] = [
   {
@@ -110,7 +102,7 @@ export const KDPM2_SAMPLERS: SamplerEntry[] = [
     name: 'dpm_2_karras',
     aliases: [],
     className: 'KDPM2DiscreteScheduler',
-    configFields: KARRAS,
+    configFields: KARRAS_SIGMAS,
     stochastic: false,
     summary: 'DPM2 with Karras σ spacing (ρ = 7)',
     run: plain,
@@ -127,7 +119,7 @@ export const KDPM2_SAMPLERS: SamplerEntry[] = [
     name: 'dpm_2_ancestral_karras',
     aliases: ['dpm_2_a_karras'],
     className: 'KDPM2AncestralDiscreteScheduler',
-    configFields: KARRAS,
+    configFields: KARRAS_SIGMAS,
     stochastic: true,
     summary: 'DPM2 ancestral with Karras σ spacing (ρ = 7)',
     run: ancestral,

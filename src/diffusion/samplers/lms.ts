@@ -5,13 +5,13 @@
  * (an Adams–Bashforth method on a non-uniform grid). The order ramps up from 1 over the first steps.
  */
 import { ConfigError } from '../../util/errors.js';
-import { expectSchedulerClass, type LMSDiscreteSchedulerConfig } from '../scheduler-config.js';
+import type { LMSDiscreteSchedulerConfig } from '../scheduler-config.js';
 import {
-  checkRequest,
   denoiseAtSigma,
-  initialSample,
+  KARRAS_SIGMAS,
   report,
-  scheduleFor,
+  runAs,
+  startSigmaSpace,
   toDerivative,
   type SamplerEntry,
   type SamplerOptions,
@@ -27,11 +27,10 @@ export async function sampleLms(
   if (!Number.isInteger(order) || order < 1 || order > 4) {
     throw new ConfigError(`LMS order must be an integer from 1 to 4, got ${order}`);
   }
-  checkRequest(request, 'LMS', false);
-  const { sigmas, timesteps, initNoiseSigma } = scheduleFor(config, request, options);
-  const steps = timesteps.length;
+  const start = startSigmaSpace(request, 'LMS', false, config, options);
+  const { sigmas, timesteps, steps } = start;
   const derivatives: Float64Array[] = []; // newest last
-  let x = initialSample(request, initNoiseSigma);
+  let x = start.x;
   for (let i = 0; i < steps; i++) {
     const denoised = await denoiseAtSigma(request, x, sigmas[i], timesteps[i], config.predictionType);
     derivatives.push(toDerivative(x, denoised, sigmas[i]));
@@ -79,17 +78,15 @@ export const LMS_SAMPLERS: SamplerEntry[] = [
     className: 'LMSDiscreteScheduler',
     stochastic: false,
     summary: 'linear multistep (order 4) on the probability-flow ODE',
-    run: (request, config, options) =>
-      sampleLms(request, expectSchedulerClass(config, 'LMSDiscreteScheduler'), options),
+    run: runAs('LMSDiscreteScheduler', sampleLms),
   },
   {
     name: 'lms_karras',
     aliases: [],
     className: 'LMSDiscreteScheduler',
-    configFields: { useKarrasSigmas: true, useExponentialSigmas: false, useBetaSigmas: false },
+    configFields: KARRAS_SIGMAS,
     stochastic: false,
     summary: 'LMS with Karras σ spacing (ρ = 7)',
-    run: (request, config, options) =>
-      sampleLms(request, expectSchedulerClass(config, 'LMSDiscreteScheduler'), options),
+    run: runAs('LMSDiscreteScheduler', sampleLms),
   },
 ];

@@ -1,16 +1,27 @@
 /**
- * What the onnxruntime-node and onnxruntime-web executors share: emitting the traced graph, turning host
+ * What the onnxruntime-node and onnxruntime-web runtimes share: the `OrtRuntime` base (provider check, name,
+ * compile) and the executor: emitting the traced graph, turning host
  * tensors into onnxruntime tensors (only the inputs the model uses) and results back into host tensors.
  * Both packages expose the same onnxruntime-common API, so one executor serves both.
  *
  * This module must not import either package; the runtime passes its `ort` module in.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
-import type { DType } from '../graph.js';
+import type { DType, Tensor } from '../graph.js';
 import type { EmitOptions } from '../onnx/emit.js';
 import { emitOnnx } from '../onnx/emit.js';
-import type { Traced } from '../trace.js';
-import type { Executor, HostData, HostTensor } from './types.js';
+import type { Traced, TensorsOf, Tree } from '../trace.js';
+import { unknownChoice } from '../../util/errors.js';
+import { compileWith } from './compiled.js';
+import type {
+  CompileOptions,
+  CompiledFunction,
+  Executor,
+  HostData,
+  HostTensor,
+  HostsOf,
+  Runtime,
+} from './types.js';
 
 /** The part of an onnxruntime package the executor needs. */
 export interface OrtModule {
@@ -23,6 +34,38 @@ export interface OrtModule {
 export interface OrtExecutorOptions {
   readonly emit?: EmitOptions;
   readonly frozen?: ReadonlyMap<string, HostTensor>;
+}
+
+/**
+ * What both onnxruntime runtimes share: checking the chosen execution provider against the package's
+ * list, the runtime's name (`<prefix>/<provider>`), and compiling through `compileWith`. Subclasses
+ * supply only `executor`, which loads their package and opens the session.
+ */
+export abstract class OrtRuntime<P extends string> implements Runtime {
+  readonly name: string;
+  protected readonly provider: P;
+
+  constructor(prefix: string, providers: readonly P[], provider: P) {
+    this.provider = provider;
+    if (!providers.includes(this.provider))
+      throw unknownChoice('execution provider', this.provider, providers);
+    this.name = `${prefix}/${this.provider}`;
+  }
+
+  compile<I, O extends Tree<Tensor>>(
+    fn: ((inputs: TensorsOf<I>) => O) | Traced<O>,
+    inputTypes?: I,
+    options?: CompileOptions,
+  ): CompiledFunction<HostsOf<O>> {
+    return compileWith<O>(
+      (traced, frozen) => this.executor(traced, frozen),
+      fn as (inputs: never) => Tree<Tensor>,
+      inputTypes,
+      options,
+    );
+  }
+
+  protected abstract executor(traced: Traced, frozen: ReadonlyMap<string, HostTensor>): Promise<Executor>;
 }
 
 /** An executor running `traced` in an onnxruntime session created with `session` options. */

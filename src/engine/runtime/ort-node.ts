@@ -7,13 +7,11 @@
  * This module must not be imported by browser code (see ort-web.ts).
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import type { Tensor } from '../graph.js';
-import type { Traced, TensorsOf, Tree } from '../trace.js';
-import { UnavailableError, unknownChoice } from '../../util/errors.js';
-import { compileWith } from './compiled.js';
+import type { Traced } from '../trace.js';
+import { UnavailableError } from '../../util/errors.js';
 import type { OrtModule } from './ort-common.js';
-import { ortExecutor } from './ort-common.js';
-import type { CompileOptions, CompiledFunction, Executor, HostTensor, HostsOf, Runtime } from './types.js';
+import { OrtRuntime, ortExecutor } from './ort-common.js';
+import type { Executor, HostTensor } from './types.js';
 
 export const NODE_PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
 export type NodeProvider = (typeof NODE_PROVIDERS)[number];
@@ -42,28 +40,9 @@ export async function nodeProviders(): Promise<string[]> {
   return (await loadOrtNode()).listSupportedBackends().map((b) => b.name);
 }
 
-export class OrtNodeRuntime implements Runtime {
-  readonly name: string;
-  private readonly provider: NodeProvider;
-
+export class OrtNodeRuntime extends OrtRuntime<NodeProvider> {
   constructor(private readonly options: OrtNodeOptions = {}) {
-    this.provider = options.provider ?? 'cpu';
-    if (!NODE_PROVIDERS.includes(this.provider))
-      throw unknownChoice('execution provider', this.provider, NODE_PROVIDERS);
-    this.name = `ort-node/${this.provider}`;
-  }
-
-  compile<I, O extends Tree<Tensor>>(
-    fn: ((inputs: TensorsOf<I>) => O) | Traced<O>,
-    inputTypes?: I,
-    options?: CompileOptions,
-  ): CompiledFunction<HostsOf<O>> {
-    return compileWith<O>(
-      (traced, frozen) => this.executor(traced, frozen),
-      fn as (inputs: never) => Tree<Tensor>,
-      inputTypes,
-      options,
-    );
+    super('ort-node', NODE_PROVIDERS, options.provider ?? 'cpu');
   }
 
   private async sessionOptions(): Promise<InferenceSession.SessionOptions> {
@@ -79,7 +58,7 @@ export class OrtNodeRuntime implements Runtime {
     };
   }
 
-  private async executor(traced: Traced, frozen: ReadonlyMap<string, HostTensor>): Promise<Executor> {
+  protected async executor(traced: Traced, frozen: ReadonlyMap<string, HostTensor>): Promise<Executor> {
     const ort = await loadOrtNode();
     const listed = ort.listSupportedBackends().map((b) => b.name);
     if (!listed.includes(this.provider)) {

@@ -6,13 +6,11 @@
  * This module must not import node: modules, so that it bundles for the browser.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import type { Tensor } from '../graph.js';
-import type { Traced, TensorsOf, Tree } from '../trace.js';
-import { UnavailableError, unknownChoice } from '../../util/errors.js';
-import { compileWith } from './compiled.js';
+import type { Traced } from '../trace.js';
+import { UnavailableError } from '../../util/errors.js';
 import type { OrtModule } from './ort-common.js';
-import { ortExecutor } from './ort-common.js';
-import type { CompileOptions, CompiledFunction, Executor, HostTensor, HostsOf, Runtime } from './types.js';
+import { OrtRuntime, ortExecutor } from './ort-common.js';
+import type { Executor, HostTensor } from './types.js';
 
 export const WEB_PROVIDERS = ['wasm', 'webgpu'] as const;
 export type WebProvider = (typeof WEB_PROVIDERS)[number];
@@ -33,31 +31,12 @@ function loadOrtWeb(): Promise<OrtWeb> {
   return loaded;
 }
 
-export class OrtWebRuntime implements Runtime {
-  readonly name: string;
-  private readonly provider: WebProvider;
-
+export class OrtWebRuntime extends OrtRuntime<WebProvider> {
   constructor(private readonly options: OrtWebOptions = {}) {
-    this.provider = options.provider ?? 'wasm';
-    if (!WEB_PROVIDERS.includes(this.provider))
-      throw unknownChoice('execution provider', this.provider, WEB_PROVIDERS);
-    this.name = `ort-web/${this.provider}`;
+    super('ort-web', WEB_PROVIDERS, options.provider ?? 'wasm');
   }
 
-  compile<I, O extends Tree<Tensor>>(
-    fn: ((inputs: TensorsOf<I>) => O) | Traced<O>,
-    inputTypes?: I,
-    options?: CompileOptions,
-  ): CompiledFunction<HostsOf<O>> {
-    return compileWith<O>(
-      (traced, frozen) => this.executor(traced, frozen),
-      fn as (inputs: never) => Tree<Tensor>,
-      inputTypes,
-      options,
-    );
-  }
-
-  private async executor(traced: Traced, frozen: ReadonlyMap<string, HostTensor>): Promise<Executor> {
+  protected async executor(traced: Traced, frozen: ReadonlyMap<string, HostTensor>): Promise<Executor> {
     const ort = await loadOrtWeb();
     ort.env.wasm.numThreads = this.options.threads ?? 1;
     const options: InferenceSession.SessionOptions = {
