@@ -3,14 +3,11 @@
  * types (diffusers' dotted names), a deterministic `init`, and `apply` written with engine ops.
  * Training and sampling see only this interface; they never reach into a network's blocks.
  */
-import type { HostTensor, Tensor, TensorType } from '../engine/index.js';
+import type { Tensor, TensorType } from '../engine/index.js';
+import type { Params, ParamTensors } from '../nn/params.js';
 import type { Random } from '../util/random.js';
 
-/** Host parameters keyed by diffusers' dotted names, e.g. `down_blocks.0.resnets.1.conv2.weight`. */
-export type Params = Record<string, HostTensor>;
-
-/** Traced parameters, keyed like `Params`. */
-export type ParamTensors = Record<string, Tensor>;
+export type { Params, ParamTensors } from '../nn/params.js';
 
 export interface DenoiserInputs {
   /** Noisy sample [batch, ...sampleShape], float32. */

@@ -9,7 +9,7 @@
  */
 import type { Tensor } from '../engine/index.js';
 import { add, attention, div, reshape, transpose } from '../engine/index.js';
-import type { ParamTensors } from '../models/types.js';
+import type { ParamTensors } from './params.js';
 import { ConfigError } from '../util/errors.js';
 import type { Layer } from './layers.js';
 import { groupNorm, linear } from './layers.js';

@@ -8,7 +8,7 @@
  */
 import type { Tensor } from '../engine/index.js';
 import { concat, constant, cos, log, mul, pad, reshape, silu, sin, stopGradient } from '../engine/index.js';
-import type { ParamTensors } from '../models/types.js';
+import type { ParamTensors } from './params.js';
 import { ConfigError } from '../util/errors.js';
 import type { Layer } from './layers.js';
 import { linear } from './layers.js';

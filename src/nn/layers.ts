@@ -15,7 +15,7 @@ import {
   layerNorm as layerNormOp,
   linear as linearOp,
 } from '../engine/index.js';
-import type { ParamTensors } from '../models/types.js';
+import type { ParamTensors } from './params.js';
 import { ConfigError } from '../util/errors.js';
 import type { ParamSpecs } from './params.js';
 import { fanInUniform, joinName, param } from './params.js';

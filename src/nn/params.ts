@@ -8,9 +8,14 @@
  */
 import type { HostTensor, Tensor, TensorType } from '../engine/index.js';
 import { shapeSize } from '../engine/index.js';
-import type { ParamTensors, Params } from '../models/types.js';
 import { FormatError, UsageError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
+
+/** Host parameters keyed by diffusers' dotted names, e.g. `down_blocks.0.resnets.1.conv2.weight`. */
+export type Params = Record<string, HostTensor>;
+
+/** Traced parameters, keyed like `Params`. */
+export type ParamTensors = Record<string, Tensor>;
 
 /** How one parameter starts out (PyTorch's default for the layer that owns it). */
 export type ParamInit =
