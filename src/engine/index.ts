@@ -97,6 +97,8 @@ export type {
   TrainStepConfig,
   TrainStepInputs,
   TrainStepOutputs,
+  ApplyGradientsConfig,
+  ApplyGradientsInputs,
 } from './optim.js';
 export {
   adamw,
@@ -105,6 +107,7 @@ export {
   clipByGlobalNorm,
   emaUpdate,
   trainStep,
+  applyGradients,
   trainStepTypes,
   hostZeros,
   hostCopy,

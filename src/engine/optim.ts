@@ -187,6 +187,8 @@ export interface TrainStepConfig<B> {
   readonly clipNorm?: number;
   /** EMA decay; when set the step takes and returns `ema`, a tree like `params`. */
   readonly emaDecay?: number;
+  /** EMA warm-up as in `ApplyGradientsConfig`. */
+  readonly emaWarmup?: boolean;
 }
 
 export interface TrainStepInputs<B> {
@@ -208,27 +210,63 @@ export interface TrainStepOutputs {
   ema?: TensorTree;
 }
 
-/** The whole train step as one function of trees (trace or compile it with `trainStepTypes`). */
-export function trainStep<B>(config: TrainStepConfig<B>): (inputs: TrainStepInputs<B>) => TrainStepOutputs {
+export interface ApplyGradientsConfig {
+  readonly optimizer: Optimizer;
+  /** Global-norm gradient clipping; none when absent. */
+  readonly clipNorm?: number;
+  /** EMA decay; when set the update takes and returns `ema`, a tree like `params`. */
+  readonly emaDecay?: number;
+  /**
+   * Warm the EMA up as diffusers' EMAModel does by default: the decay of update n (1-based) is
+   * min(emaDecay, n / (n + 9)), so early averages are not dominated by the random initialisation.
+   */
+  readonly emaWarmup?: boolean;
+}
+
+export interface ApplyGradientsInputs {
+  readonly params: TensorTree;
+  readonly opt: TensorTree;
+  readonly ema?: TensorTree;
+  readonly grads: TensorTree;
+  /** 1-based number of this update (float32 scalar). */
+  readonly step: Tensor;
+  readonly lr: Tensor;
+}
+
+/**
+ * The update half of a train step: clip the gradients, apply the optimizer, update the EMA. Used inside
+ * `trainStep` and, compiled on its own, after gradients accumulated over several micro-batches.
+ */
+export function applyGradients(
+  config: ApplyGradientsConfig,
+): (inputs: ApplyGradientsInputs) => Omit<TrainStepOutputs, 'loss'> {
   if (config.emaDecay !== undefined) checkRange('emaDecay', config.emaDecay, 0, 1, true);
-  return ({ params, opt, ema, batch, step, lr }) => {
-    const { value, grad } = valueAndGrad((p: TensorTree) => config.loss(p, batch))(params);
+  return ({ params, opt, ema, grads, step, lr }) => {
     const clipped =
       config.clipNorm !== undefined
-        ? clipByGlobalNorm(grad, config.clipNorm)
-        : { grads: grad, norm: globalNorm(grad) };
+        ? clipByGlobalNorm(grads, config.clipNorm)
+        : { grads, norm: globalNorm(grads) };
     const updated = config.optimizer.update({ params, grads: clipped.grads, state: opt, step, lr });
-    const out: TrainStepOutputs = {
-      loss: value,
+    const out: Omit<TrainStepOutputs, 'loss'> = {
       gradNorm: clipped.norm,
       params: updated.params,
       opt: updated.state,
     };
     if (config.emaDecay !== undefined) {
       if (!ema) throw new ConfigError('train step: emaDecay is set but no ema tree was given');
-      out.ema = emaUpdate(ema, updated.params, config.emaDecay);
+      const decay = config.emaWarmup ? minimum(div(step, add(step, 9)), config.emaDecay) : config.emaDecay;
+      out.ema = emaUpdate(ema, updated.params, decay);
     }
     return out;
+  };
+}
+
+/** The whole train step as one function of trees (trace or compile it with `trainStepTypes`). */
+export function trainStep<B>(config: TrainStepConfig<B>): (inputs: TrainStepInputs<B>) => TrainStepOutputs {
+  const apply = applyGradients(config);
+  return ({ params, opt, ema, batch, step, lr }) => {
+    const { value, grad } = valueAndGrad((p: TensorTree) => config.loss(p, batch))(params);
+    return { loss: value, ...apply({ params, opt, ...(ema ? { ema } : {}), grads: grad, step, lr }) };
   };
 }
 

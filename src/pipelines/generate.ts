@@ -116,7 +116,7 @@ export function compiledDenoiser(
 }
 
 /** The ModelFn for the sampler: plain conditional/unconditional, or CFG over one doubled batch. */
-function guidedModel(
+export function guidedModel(
   denoise: Denoise,
   labels: BigInt64Array | null,
   guidance: number,

@@ -27,7 +27,10 @@ export const trainConfigSchema = z
     model: modelSpec,
     /** Optimizer updates to run in total (a resumed run continues up to this count). */
     steps: z.number().int().positive(),
+    /** Examples per micro-batch; an update sees batchSize × gradientAccumulation examples. */
     batchSize: z.number().int().positive(),
+    /** Micro-batches whose gradients are averaged per optimizer update (1: no accumulation). */
+    gradientAccumulation: z.number().int().positive().max(1024).default(1),
     /** Peak learning rate of AdamW. */
     lr: z.number().positive(),
     lrSchedule: z.enum(LR_SCHEDULES).default('cosine'),
@@ -39,6 +42,8 @@ export const trainConfigSchema = z
     clipNorm: z.number().positive().nullable().default(1),
     /** EMA decay of the weights saved for sampling; null disables EMA (the raw weights are saved). */
     emaDecay: z.number().min(0).max(1).nullable().default(0.995),
+    /** Warm the EMA up: decay min(emaDecay, n / (n + 9)) at update n, as diffusers' EMAModel does. */
+    emaWarmup: z.boolean().default(true),
     /** What the network predicts: diffusers' `prediction_type`. */
     objective: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
     /** Min-SNR-γ loss weighting (Hang et al. 2023); null gives the plain unweighted MSE. */
@@ -99,6 +104,21 @@ const toyPreset = (data: string): TrainConfigInput => ({
   sampleEvery: 1000,
 });
 
+/** Colour images at 32×32: the small UNet, unconditional, random flips, EMA with warm-up. */
+const imagePreset = (data: string, dataOptions: Record<string, unknown>): TrainConfigInput => ({
+  data,
+  dataOptions,
+  model: { className: 'UNet2DModel', config: SMALL_UNET_CONFIG },
+  steps: 5000,
+  batchSize: 32,
+  lr: 5e-4,
+  warmupSteps: 200,
+  emaDecay: 0.999,
+  numSamples: 16,
+  sampleEvery: 1000,
+  checkpointEvery: 1000,
+});
+
 /** Presets per built-in dataset: the config a newcomer's `diffusion train --data NAME` starts from. */
 const PRESETS: Record<string, TrainConfigInput> = {
   moons: toyPreset('moons'),
@@ -107,18 +127,22 @@ const PRESETS: Record<string, TrainConfigInput> = {
   checkerboard: toyPreset('checkerboard'),
   pinwheel: toyPreset('pinwheel'),
   circles: toyPreset('circles'),
+  emoji: imagePreset('emoji', { imageSize: 32, flip: true }),
+  'image-folder': imagePreset('image-folder', { imageSize: 32, flip: true }),
   mnist: {
     data: 'mnist',
-    dataOptions: { imageSize: 32 },
+    dataOptions: { imageSize: 28 },
     model: { className: 'UNet2DModel', config: SMALL_UNET_CONFIG },
     classConditional: true,
-    steps: 2000,
+    steps: 2700,
     batchSize: 32,
-    lr: 2e-4,
-    warmupSteps: 100,
+    lr: 6e-4,
+    warmupSteps: 200,
     emaDecay: 0.999,
-    numSamples: 16,
-    sampleEvery: 500,
+    numSamples: 100,
+    sampleEvery: 1000,
+    checkpointEvery: 500,
+    logEvery: 25,
   },
 };
 

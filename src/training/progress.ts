@@ -47,7 +47,7 @@ export function progressReporter(options: ProgressOptions): ProgressReporter {
       const fields = {
         loss: report.loss.toFixed(4),
         lr: report.lr.toExponential(2),
-        rate: report.stepsPerSecond.toFixed(0),
+        rate: formatRate(report.stepsPerSecond),
       };
       bar?.update(report.step, fields);
       if (report.step % logEvery !== 0 && report.step !== report.totalSteps) return;
@@ -63,10 +63,13 @@ export function progressReporter(options: ProgressOptions): ProgressReporter {
   };
 }
 
+/** Steps per second with two decimals below 10 (a U-Net runs about one step a second on a CPU). */
+const formatRate = (rate: number): string => rate.toFixed(rate < 10 ? 2 : 0);
+
 /** The closing summary of a run. */
 export function summaryLine(result: TrainResult): string {
   const tail = result.losses.slice(-Math.min(100, result.losses.length));
   const meanLoss = tail.reduce((a, b) => a + b, 0) / Math.max(1, tail.length);
-  const verb = result.interrupted ? 'stopped at' : 'finished';
-  return `${verb} step ${result.step}: ${result.losses.length} steps in ${result.seconds.toFixed(1)} s (${result.stepsPerSecond.toFixed(0)} steps/s), mean loss of the last ${tail.length} steps ${meanLoss.toFixed(4)}`;
+  const verb = result.interrupted ? 'stopped at' : result.timeLimited ? 'time limit reached at' : 'finished';
+  return `${verb} step ${result.step}: ${result.losses.length} steps in ${result.seconds.toFixed(1)} s (${formatRate(result.stepsPerSecond)} steps/s), mean loss of the last ${tail.length} steps ${meanLoss.toFixed(4)}`;
 }

@@ -3,7 +3,10 @@
  * weighted MSE loss (1/B) Σ_b w_b · mean_i (f(x_t, t)_bi − target_bi)², the backward pass, global-norm
  * clipping, the AdamW update and the EMA update (engine `trainStep`). Inputs and outputs are host trees
  * `{ params, opt, ema }`, so the whole training state lives on the host between steps and a checkpoint
- * is just those trees.
+ * is just those trees. With gradient accumulation over k micro-batches the step is two graphs instead:
+ * the loss gradient, run once per micro-batch and averaged on the host (each micro-batch loss is a
+ * mean, so the average of their gradients is the gradient of the whole batch's mean loss), then the
+ * update (clip, AdamW, EMA) once.
  *
  * This module must not draw random numbers or loop over steps; `batch.ts` and `trainer.ts` do that.
  */
@@ -16,15 +19,31 @@ import type {
   TensorType,
   TypeTree,
 } from '../engine/index.js';
-import { adamw, mean, mul, reshape, sub, trainStep, trainStepTypes } from '../engine/index.js';
+import {
+  adamw,
+  applyGradients,
+  mean,
+  mul,
+  reshape,
+  sub,
+  trainStep,
+  trainStepTypes,
+  valueAndGrad,
+} from '../engine/index.js';
 import type { DenoiserNetwork, Params, ParamTensors } from '../models/types.js';
+import { ConfigError } from '../util/errors.js';
 import type { NoisedBatch } from './batch.js';
 
 export interface StepSettings {
+  /** Examples per micro-batch (the whole batch without accumulation). */
   batchSize: number;
+  /** Micro-batches whose gradients are averaged per update (1: none). */
+  accumulation?: number;
   weightDecay: number;
   clipNorm: number | null;
   emaDecay: number | null;
+  /** EMA decay min(emaDecay, n / (n + 9)) at update n, as diffusers' EMAModel (default false). */
+  emaWarmup?: boolean;
   classConditional: boolean;
 }
 
@@ -41,7 +60,8 @@ export interface StepResult extends TrainState {
 }
 
 export interface CompiledTrainStep {
-  run(state: TrainState, batch: NoisedBatch, step: number, lr: number): Promise<StepResult>;
+  /** One update from `accumulation` micro-batches (one batch without accumulation). */
+  run(state: TrainState, batches: readonly NoisedBatch[], step: number, lr: number): Promise<StepResult>;
   dispose(): Promise<void>;
 }
 
@@ -86,6 +106,25 @@ export function compileTrainStep(
   network: DenoiserNetwork,
   settings: StepSettings,
 ): CompiledTrainStep {
+  const accumulation = settings.accumulation ?? 1;
+  if (!Number.isInteger(accumulation) || accumulation < 1)
+    throw new ConfigError(`gradient accumulation must be a positive integer, got ${accumulation}`);
+  return accumulation === 1
+    ? singleGraphStep(runtime, network, settings)
+    : accumulatingStep(runtime, network, settings, accumulation);
+}
+
+function checkBatchCount(batches: readonly NoisedBatch[], expected: number): void {
+  if (batches.length !== expected)
+    throw new ConfigError(`a train step takes ${expected} micro-batch(es), got ${batches.length}`);
+}
+
+/** Forward, loss, backward, clip, AdamW and EMA in one graph and one run. */
+function singleGraphStep(
+  runtime: Runtime,
+  network: DenoiserNetwork,
+  settings: StepSettings,
+): CompiledTrainStep {
   const optimizer = adamw({ weightDecay: settings.weightDecay });
   const withEma = settings.emaDecay !== null;
   const fn = trainStep({
@@ -93,7 +132,7 @@ export function compileTrainStep(
       weightedLoss(network, params as ParamTensors, batch),
     optimizer,
     ...(settings.clipNorm !== null ? { clipNorm: settings.clipNorm } : {}),
-    ...(withEma ? { emaDecay: settings.emaDecay! } : {}),
+    ...(withEma ? { emaDecay: settings.emaDecay!, emaWarmup: settings.emaWarmup ?? false } : {}),
   });
   const types = trainStepTypes(
     network.paramTypes() as TypeTree,
@@ -103,7 +142,9 @@ export function compileTrainStep(
   );
   const compiled = runtime.compile(fn as never, types) as CompiledFunction<TrainStepOut>;
   return {
-    async run(state, batch, step, lr) {
+    async run(state, batches, step, lr) {
+      checkBatchCount(batches, 1);
+      const batch = batches[0];
       const inputs = {
         params: state.params,
         opt: state.opt,
@@ -122,5 +163,93 @@ export function compileTrainStep(
       };
     },
     dispose: () => compiled.dispose(),
+  };
+}
+
+type GradOut = { loss: HostTensor; grads: Params };
+type ApplyOut = Omit<TrainStepOut, 'loss'>;
+
+/** Adds `from` into `into`, leaf by leaf (both trees share the parameter structure). */
+function addInto(into: Params, from: Params): void {
+  for (const name of Object.keys(into)) {
+    const a = into[name].data as Float32Array;
+    const b = from[name].data as Float32Array;
+    for (let i = 0; i < a.length; i++) a[i] += b[i];
+  }
+}
+
+function scaleInPlace(tree: Params, factor: number): void {
+  for (const leaf of Object.values(tree)) {
+    const a = leaf.data as Float32Array;
+    for (let i = 0; i < a.length; i++) a[i] *= factor;
+  }
+}
+
+/** The loss gradient per micro-batch (one graph), averaged on the host, then the update (another). */
+function accumulatingStep(
+  runtime: Runtime,
+  network: DenoiserNetwork,
+  settings: StepSettings,
+  accumulation: number,
+): CompiledTrainStep {
+  const optimizer = adamw({ weightDecay: settings.weightDecay });
+  const withEma = settings.emaDecay !== null;
+  const paramTypes = network.paramTypes() as TypeTree;
+  const gradient = runtime.compile(
+    (({ params, batch }: { params: TensorTree; batch: Record<string, Tensor> }) => {
+      const { value, grad } = valueAndGrad((p: TensorTree) =>
+        weightedLoss(network, p as ParamTensors, batch),
+      )(params);
+      return { loss: value, grads: grad };
+    }) as never,
+    { params: paramTypes, batch: batchTypes(network, settings) as TypeTree },
+  ) as CompiledFunction<GradOut>;
+  const apply = applyGradients({
+    optimizer,
+    ...(settings.clipNorm !== null ? { clipNorm: settings.clipNorm } : {}),
+    ...(withEma ? { emaDecay: settings.emaDecay!, emaWarmup: settings.emaWarmup ?? false } : {}),
+  });
+  const scalar: TensorType = { shape: [], dtype: 'float32' };
+  const update = runtime.compile(apply as never, {
+    params: paramTypes,
+    opt: optimizer.stateTypes(paramTypes),
+    ...(withEma ? { ema: paramTypes } : {}),
+    grads: paramTypes,
+    step: scalar,
+    lr: scalar,
+  }) as CompiledFunction<ApplyOut>;
+  return {
+    async run(state, batches, step, lr) {
+      checkBatchCount(batches, accumulation);
+      let grads: Params | null = null;
+      let loss = 0;
+      for (const batch of batches) {
+        const out = await gradient.run({ params: state.params, batch } as never);
+        loss += (out.loss.data[0] as number) / accumulation;
+        if (grads === null) grads = out.grads;
+        else addInto(grads, out.grads);
+      }
+      scaleInPlace(grads!, 1 / accumulation);
+      const inputs = {
+        params: state.params,
+        opt: state.opt,
+        grads,
+        step,
+        lr,
+        ...(withEma ? { ema: state.ema } : {}),
+      };
+      const out = await update.run(inputs as never);
+      return {
+        params: out.params,
+        opt: out.opt,
+        ema: out.ema ?? null,
+        loss,
+        gradNorm: out.gradNorm.data[0] as number,
+      };
+    },
+    async dispose() {
+      await gradient.dispose();
+      await update.dispose();
+    },
   };
 }

@@ -4,7 +4,8 @@
  * (`step.ts`) at the scheduled learning rate (`lr.ts`), reports progress, and checkpoints every N steps
  * and at the end (`checkpoint.ts`). A non-finite loss stops the run with a NumericError before anything
  * is saved, so the last checkpoint on disk stays the last good one. An `AbortSignal` (SIGINT in the CLI)
- * stops the run after the current step with a checkpoint. Same config and seed → identical loss curve.
+ * stops the run after the current step with a checkpoint; a time limit ends it early as if complete.
+ * Same config and seed → identical loss curve.
  *
  * This module must not parse flags, write images or know a particular network or sampler: the caller
  * passes hooks for writing sampling weights and sample images.
@@ -43,11 +44,16 @@ export interface TrainOptions {
   resume?: boolean;
   /** Stops the run after the current step, with a checkpoint. */
   signal?: AbortSignal;
+  /**
+   * Wall-clock budget in seconds: once a step ends past it, the run stops there and finishes as if
+   * complete (checkpoint, final samples), with `timeLimited` set. The LR schedule keeps its step count.
+   */
+  timeLimitSeconds?: number;
   onStep?: (report: StepReport) => void;
   /** Writes the sampling weights (EMA when enabled) as a pipeline folder into `runDir`. */
   saveWeights?: (runDir: string, weights: Params, step: number) => void;
-  /** Called every `sampleEvery` steps and at the end with the sampling weights. */
-  onSample?: (weights: Params, step: number) => Promise<void>;
+  /** Called every `sampleEvery` steps and at the end (`final`) with the sampling weights. */
+  onSample?: (weights: Params, step: number, final: boolean) => Promise<void>;
 }
 
 export interface TrainResult {
@@ -60,6 +66,8 @@ export interface TrainResult {
   stepsPerSecond: number;
   /** True when the signal stopped the run early. */
   interrupted: boolean;
+  /** True when the time limit ended the run before `config.steps`. */
+  timeLimited: boolean;
 }
 
 /** The noising setup implied by the config and the dataset. */
@@ -175,24 +183,34 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const run = startRun(options);
   const compiled = compileTrainStep(options.runtime ?? new OrtNodeRuntime(), network, {
     batchSize: config.batchSize,
+    accumulation: config.gradientAccumulation,
     weightDecay: config.weightDecay,
     clipNorm: config.clipNorm,
     emaDecay: config.emaDecay,
+    emaWarmup: config.emaWarmup,
     classConditional: config.classConditional,
   });
   const losses: number[] = [];
   const started = performance.now();
   let interrupted = false;
+  let timeLimited = false;
+  const limitMs = (options.timeLimitSeconds ?? Infinity) * 1000;
   try {
     while (run.step < config.steps) {
       if (options.signal?.aborted) {
         interrupted = true;
         break;
       }
+      if (performance.now() - started >= limitMs) {
+        timeLimited = true;
+        break;
+      }
       const step = run.step + 1;
-      const batch = noisedBatch(run.iterator.next()!, config.batchSize, setup, run.random);
+      const batches = Array.from({ length: config.gradientAccumulation }, () =>
+        noisedBatch(run.iterator.next()!, config.batchSize, setup, run.random),
+      );
       const lr = learningRate(schedule, step);
-      const out = await compiled.run(run.state, batch, step, lr);
+      const out = await compiled.run(run.state, batches, step, lr);
       if (!Number.isFinite(out.loss)) {
         throw new NumericError(`training loss became ${out.loss} at step ${step}`, {
           hint: 'lower the learning rate or enable clipNorm; the last checkpoint on disk is the last good one',
@@ -212,13 +230,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       });
       if (due(step, config.checkpointEvery) && step < config.steps) checkpoint(options, run);
       if (due(step, config.sampleEvery) && step < config.steps)
-        await options.onSample?.(samplingWeights(run.state), step);
+        await options.onSample?.(samplingWeights(run.state), step, false);
     }
   } finally {
     await compiled.dispose();
   }
   checkpoint(options, run);
-  if (!interrupted) await options.onSample?.(samplingWeights(run.state), run.step);
+  if (!interrupted) await options.onSample?.(samplingWeights(run.state), run.step, true);
   const seconds = (performance.now() - started) / 1000;
   return {
     step: run.step,
@@ -227,5 +245,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     seconds,
     stepsPerSecond: losses.length / Math.max(seconds, 1e-9),
     interrupted,
+    timeLimited,
   };
 }

@@ -4,7 +4,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/engine/graph.js';
-import { adamw, clipByGlobalNorm, emaUpdate, hostZeros, sgd } from '../../src/engine/optim.js';
+import {
+  adamw,
+  applyGradients,
+  clipByGlobalNorm,
+  emaUpdate,
+  hostZeros,
+  sgd,
+} from '../../src/engine/optim.js';
 import type { Optimizer } from '../../src/engine/optim.js';
 import type { TensorTree } from '../../src/engine/trace.js';
 import { OrtNodeRuntime } from '../../src/engine/runtime/ort-node.js';
@@ -214,6 +221,35 @@ describe('clipping and EMA', () => {
     );
     const out = (await ema.run({ e: Float32Array.of(1, 2), p: Float32Array.of(3, -2) })) as { w: HostTensor };
     assert.ok(relativeError(out.w.data as Float32Array, [1 - 0.01 * (1 - 3), 2 - 0.01 * (2 + 2)]) < 1e-7);
+  });
+  it('EMA warm-up uses decay min(d, n / (n + 9)) at update n, as diffusers EMAModel', async () => {
+    const update = new ReferenceRuntime().compile(
+      applyGradients({ optimizer: sgd(), emaDecay: 0.99, emaWarmup: true }) as never,
+      {
+        params: { w: f32([2]) },
+        opt: {},
+        ema: { w: f32([2]) },
+        grads: { w: f32([2]) },
+        step: scalar,
+        lr: scalar,
+      },
+    );
+    for (const [n, decay] of [
+      [1, 0.1],
+      [11, 0.55],
+      [5000, 0.99],
+    ]) {
+      const out = (await update.run({
+        params: { w: Float32Array.of(3, -2) },
+        opt: {},
+        ema: { w: Float32Array.of(1, 2) },
+        grads: { w: Float32Array.of(0, 0) },
+        step: n,
+        lr: 0.1,
+      } as never)) as { ema: { w: HostTensor } };
+      const expected = [1 - (1 - decay) * (1 - 3), 2 - (1 - decay) * (2 + 2)];
+      assert.ok(relativeError(out.ema.w.data as Float32Array, expected) < 1e-6, `update ${n}`);
+    }
   });
   it('bad options are config errors that name the option', () => {
     assert.throws(

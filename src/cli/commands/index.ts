@@ -3,16 +3,32 @@
  * Each module exports `register(program)` and owns its flags, validation and output.
  */
 import type { Command } from 'commander';
+import { register as registerDenoise } from './denoise.js';
+import { register as registerEdit } from './edit.js';
+import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
+import { register as registerGenerateDataset } from './generate-dataset.js';
+import { register as registerImpute } from './impute.js';
 import { register as registerInfo } from './info.js';
+import { register as registerInpaint } from './inpaint.js';
+import { register as registerNoise } from './noise.js';
 import { register as registerSample } from './sample.js';
 import { register as registerTrain } from './train.js';
+import { register as registerTrainVae } from './train-vae.js';
 import { register as registerServe } from './serve.js';
 
 export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerExport,
   registerServe,
   registerTrain,
+  registerTrainVae,
   registerSample,
+  registerEdit,
+  registerInpaint,
+  registerImpute,
+  registerDenoise,
+  registerNoise,
+  registerEval,
+  registerGenerateDataset,
   registerInfo,
 ];

@@ -10,7 +10,7 @@ import { stringifyJson } from '../../io/json.js';
 import { loadPipeline } from '../../models/pipeline-folder.js';
 import type { Params } from '../../models/types.js';
 import { schedulerConfigJson } from '../../diffusion/scheduler-config.js';
-import { readRunSummary } from './train.js';
+import { readRunSummary } from './run-folder.js';
 
 /** Number of scalars in the weights. */
 export function parameterCount(params: Params): number {

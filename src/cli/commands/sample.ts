@@ -2,11 +2,13 @@
  * `diffusion sample --model DIR --out FILE`: draws samples from a saved pipeline folder with any
  * registered sampler and writes them as a PNG (a scatter plot for 2-D data, an image grid for images)
  * or, with `--format json`, as numbers (2-D and other vector data). `--class` and `--guidance` drive
- * a class-conditional model (classifier-free guidance); `--temperature` scales the noise.
+ * a class-conditional model (classifier-free guidance); `--temperature` scales the noise. A latent
+ * pipeline (one with `vae/`) samples latents and decodes them to images.
  *
  * This command must not train; it reads a pipeline folder and writes one file.
  */
 import type { Command } from 'commander';
+import { extname } from 'node:path';
 import { resolveSampler } from '../../diffusion/samplers/registry.js';
 import { tensorToImages, imageGrid, writePng } from '../../io/images.js';
 import { stringifyJson } from '../../io/json.js';
@@ -14,25 +16,55 @@ import { scatterPlot } from '../../io/scatter.js';
 import { loadPipeline } from '../../models/pipeline-folder.js';
 import type { DenoiserNetwork } from '../../models/types.js';
 import { generate } from '../../pipelines/generate.js';
+import { pipelineOutput } from '../../pipelines/latent.js';
+import { readSignalInfo, writeSignalSamples, type SignalInfo } from '../../pipelines/signals.js';
 import { UsageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
+import { trajectoryCollector } from '../../pipelines/trajectory.js';
 import { choiceFlag, integerFlag, numberFlag } from '../flags.js';
-import { readRunSummary } from './train.js';
+import { checkTrajectoryPath, TRAJECTORY_FRAMES, writeTrajectory } from './edit-common.js';
+import { readRunSummary } from './run-folder.js';
 
-const FORMATS = ['png', 'json'] as const;
+const FORMATS = ['png', 'json', 'csv', 'wav'] as const;
+
+/** A model folder without `signal.json`: raw values, no sample rate. */
+const NO_SIGNAL_INFO: SignalInfo = { sampleRate: null, normalization: null };
 
 /** Whether the network's samples are points (a vector per sample) rather than images. */
-export const isVectorData = (network: DenoiserNetwork): boolean => network.sampleShape.length === 1;
+export const isVectorData = (network: Pick<DenoiserNetwork, 'sampleShape'>): boolean =>
+  network.sampleShape.length === 1;
 
-/** Writes samples as a scatter PNG (2-D), an image grid PNG (images) or JSON numbers (vectors). */
+/** Whether the network's samples are 1-D signals [channels, length] (time series, audio). */
+export const isSignalData = (network: Pick<DenoiserNetwork, 'sampleShape'>): boolean =>
+  network.sampleShape.length === 2;
+
+/**
+ * Writes samples as a scatter PNG (2-D), an image grid PNG (images), JSON numbers (vectors), or, for 1-D
+ * signals, a CSV (one column per sample, one row per time step) or one WAV (the clips in turn with a short
+ * silence between; `--num 1` for a single clip), de-normalised with the statistics and written at the
+ * sample rate recorded in `modelDir` (see pipelines/signals.ts). A `.csv` or `.wav` path picks that format.
+ */
 export function writeSamples(
   path: string,
   samples: Float32Array,
-  network: DenoiserNetwork,
+  network: Pick<DenoiserNetwork, 'sampleShape'>,
   format: string,
+  modelDir?: string,
 ): void {
   const shape = network.sampleShape;
   const count = samples.length / shape.reduce((a, b) => a * b, 1);
+  const extension = extname(path).toLowerCase();
+  const chosen = extension === '.csv' || extension === '.wav' ? extension.slice(1) : format;
+  if (chosen === 'csv' || chosen === 'wav') {
+    if (!isSignalData(network)) {
+      throw new UsageError(
+        `--format ${chosen} is for 1-D signal models; these samples have shape [${shape.join(', ')}]`,
+      );
+    }
+    const info = modelDir === undefined ? NO_SIGNAL_INFO : readSignalInfo(modelDir);
+    writeSignalSamples(path, samples, shape, info, chosen);
+    return;
+  }
   if (format === 'json') {
     if (!isVectorData(network))
       throw new UsageError('--format json is for vector (e.g. 2-D) data; use png for images');
@@ -49,6 +81,11 @@ export function writeSamples(
       );
     writePng(path, scatterPlot(samples, { size: 512 }));
     return;
+  }
+  if (isSignalData(network)) {
+    throw new UsageError('1-D signal samples are written as .csv or .wav, not PNG', {
+      hint: 'pass --out samples.csv (or .wav for an audio model)',
+    });
   }
   const images = tensorToImages(samples, [count, ...shape]);
   writePng(path, imageGrid(images, { nrow: Math.ceil(Math.sqrt(count)) }));
@@ -75,6 +112,7 @@ interface SampleFlags {
   seed: string;
   temperature: string;
   format?: string;
+  trajectory?: string;
 }
 
 async function runSample(flags: SampleFlags): Promise<void> {
@@ -93,7 +131,7 @@ async function runSample(flags: SampleFlags): Promise<void> {
   }
   const guidance =
     flags.guidance === undefined ? undefined : numberFlag('--guidance', flags.guidance, 0, 100);
-  const { network, params, schedulerConfig } = loadPipeline(flags.model);
+  const { network, params, schedulerConfig, vae } = loadPipeline(flags.model);
   const num = integerFlag('--num', flags.num ?? (isVectorData(network) ? '512' : '16'), 1, 100_000);
   const classLabels =
     flags.class === undefined
@@ -102,6 +140,9 @@ async function runSample(flags: SampleFlags): Promise<void> {
   if (guidance !== undefined && classLabels === undefined) {
     throw new UsageError('--guidance needs --class (classifier-free guidance steers towards a class)');
   }
+  if (flags.trajectory !== undefined)
+    checkTrajectoryPath(flags.trajectory, network.sampleShape, vae !== undefined);
+  const collector = trajectoryCollector({ count: TRAJECTORY_FRAMES });
   const samples = await generate({
     network,
     params,
@@ -113,8 +154,12 @@ async function runSample(flags: SampleFlags): Promise<void> {
     temperature,
     ...(classLabels !== undefined ? { classLabels } : {}),
     ...(guidance !== undefined ? { guidance } : {}),
+    ...(flags.trajectory !== undefined ? { callback: collector.callback } : {}),
   });
-  writeSamples(flags.out, samples, network, format);
+  const output = await pipelineOutput(samples, network.sampleShape, vae);
+  writeSamples(flags.out, output.samples, output, format, flags.model);
+  if (flags.trajectory !== undefined)
+    writeTrajectory(flags.trajectory, collector.frames, network.sampleShape);
   process.stdout.write(`wrote ${num} samples to ${flags.out} (${flags.sampler}, ${steps} steps)\n`);
 }
 
@@ -136,5 +181,9 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '0')
     .option('--temperature <t>', 'noise scale (1: the model distribution)', '1')
     .option('--format <fmt>', 'png or json (json: numbers, for vector data)')
+    .option(
+      '--trajectory <file>',
+      `denoising path at ${TRAJECTORY_FRAMES} steps: .png strip (x_t over predicted x₀) or .gif (images)`,
+    )
     .action(runSample);
 }

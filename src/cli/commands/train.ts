@@ -9,17 +9,19 @@
  * and the pipeline folder together.
  */
 import type { Command } from 'commander';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { datasetNames, resolveDataset, type Dataset } from '../../data/dataset.js';
 import { schedulerConfig, type SchedulerConfig } from '../../diffusion/scheduler-config.js';
 import { resolveSampler } from '../../diffusion/samplers/registry.js';
-import { readJsonFile, stringifyJson } from '../../io/json.js';
-import { CONFIG_NAME, MODEL_INDEX, savePipeline } from '../../models/pipeline-folder.js';
+import { readJsonFile } from '../../io/json.js';
+import { CONFIG_NAME, savePipeline, type VaeComponent } from '../../models/pipeline-folder.js';
 import { buildNetwork } from '../../models/registry.js';
 import type { DenoiserNetwork, Params } from '../../models/types.js';
 import { generate } from '../../pipelines/generate.js';
-import { TRAINING_STATE_DIR, hasTrainingState } from '../../training/checkpoint.js';
+import { encodeDataset, fitUNetLevels, loadVaeFolder, pipelineOutput } from '../../pipelines/latent.js';
+import { SIGNAL_INFO_NAME, signalInfoFor, signalInfoText } from '../../pipelines/signals.js';
+import { TRAINING_STATE_DIR } from '../../training/checkpoint.js';
 import {
   SMALL_UNET_CONFIG,
   parseTrainConfig,
@@ -32,11 +34,13 @@ import { train, type TrainResult } from '../../training/trainer.js';
 import { UsageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { choiceFlag, integerFlag, numberFlag } from '../flags.js';
-import { isVectorData, writeSamples } from './sample.js';
+import { checkOutFolder, runFiles, writeSummary } from './run-folder.js';
+import { isSignalData, isVectorData, writeSamples } from './sample.js';
 
-export const SUMMARY_NAME = 'training_summary.json';
 const METRICS_NAME = 'metrics.jsonl';
 const SAMPLES_NAME = 'samples.png';
+/** The final samples file: samples.png, or samples.csv for 1-D signal models. */
+const samplesName = (format: 'png' | 'csv'): string => SAMPLES_NAME.replace('.png', `.${format}`);
 
 /** Network presets for `--model`: a registry class and its config. */
 const MODEL_PRESETS: Record<string, TrainConfig['model']> = {
@@ -47,35 +51,22 @@ const MODEL_PRESETS: Record<string, TrainConfig['model']> = {
   unet: { className: 'UNet2DModel', config: {} },
 };
 
-/** What `training_summary.json` records of a run (read by `info` and `sample --class NAME`). */
-export interface RunSummary {
-  data: string;
-  classNames: string[] | null;
-  step: number;
-  totalSteps: number;
-  seconds: number;
-  finalLoss: number | null;
-  interrupted: boolean;
-}
-
-/** The run summary of a folder, or null when it has none. */
-export function readRunSummary(dir: string): RunSummary | null {
-  const path = join(dir, SUMMARY_NAME);
-  return existsSync(path) ? (readJsonFile(path, 'training summary') as unknown as RunSummary) : null;
-}
-
 interface TrainFlags {
   out: string;
   data?: string;
+  dataPath?: string;
   config?: string;
   model?: string;
   steps?: string;
   batchSize?: string;
+  gradientAccumulation?: string;
   lr?: string;
   seed?: string;
   resume?: boolean;
+  vae?: string;
   sampleEvery?: string;
   checkpointEvery?: string;
+  timeLimit?: string;
 }
 
 /** The run's config: saved (resume), file or preset, then the flags' overrides, validated. */
@@ -95,10 +86,21 @@ function runConfig(flags: TrainFlags): TrainConfig {
   }
   const overrides: Record<string, unknown> = {};
   if (flags.data && !flags.resume) overrides.data = choiceFlag('--data', flags.data, datasetNames());
+  if (flags.dataPath) {
+    const options = (base.dataOptions ?? {}) as Record<string, unknown>;
+    overrides.dataOptions = { ...options, path: flags.dataPath };
+  }
   if (flags.model)
     overrides.model = MODEL_PRESETS[choiceFlag('--model', flags.model, Object.keys(MODEL_PRESETS))];
   if (flags.steps) overrides.steps = integerFlag('--steps', flags.steps, 1, 10_000_000);
   if (flags.batchSize) overrides.batchSize = integerFlag('--batch-size', flags.batchSize, 1, 65_536);
+  if (flags.gradientAccumulation)
+    overrides.gradientAccumulation = integerFlag(
+      '--gradient-accumulation',
+      flags.gradientAccumulation,
+      1,
+      1024,
+    );
   if (flags.lr) overrides.lr = numberFlag('--lr', flags.lr, 0, 1, true);
   if (flags.seed) overrides.seed = integerFlag('--seed', flags.seed, 0);
   if (flags.sampleEvery) overrides.sampleEvery = integerFlag('--sample-every', flags.sampleEvery, 0);
@@ -113,88 +115,62 @@ function runConfig(flags: TrainFlags): TrainConfig {
 function networkFor(config: TrainConfig, dataset: Dataset): DenoiserNetwork {
   const fit: Record<string, unknown> = {};
   if (config.model.className === 'MLPDenoiser') fit.in_features = dataset.shape[0];
-  if (config.model.className === 'UNet2DModel') {
-    const [channels, size] = dataset.shape;
+  if (config.model.className === 'UNet2DModel' || config.model.className === 'UNet1DModel') {
+    // [C, H, W] images or [C, L] signals: the last axis is the (square image's / signal's) size.
+    const channels = dataset.shape[0];
+    const size = dataset.shape[dataset.shape.length - 1];
     Object.assign(fit, { sample_size: size, in_channels: channels, out_channels: channels });
   }
   if (config.classConditional && dataset.numClasses) fit.num_class_embeds = dataset.numClasses + 1;
   return buildNetwork({ _class_name: config.model.className, ...fit, ...config.model.config });
 }
 
-/** The DDPM schedule the model was trained under; vector data is not clipped to [−1, 1] when sampling. */
-function trainedScheduler(config: TrainConfig, network: DenoiserNetwork): SchedulerConfig {
+/** The DDPM schedule the model was trained under; vector data and latents are not clipped to [−1, 1]. */
+function trainedScheduler(config: TrainConfig, network: DenoiserNetwork, latent = false): SchedulerConfig {
   return schedulerConfig('DDPMScheduler', {
     numTrainTimesteps: config.numTrainTimesteps,
     betaStart: config.betaStart,
     betaEnd: config.betaEnd,
     betaSchedule: config.betaSchedule,
     predictionType: config.objective,
-    clipSample: !isVectorData(network),
+    clipSample: !isVectorData(network) && !latent,
   });
 }
 
-/**
- * Every file of the run folder outside the pipeline components, so that a weights save keeps them —
- * training_state/ included: a kill between this save and the trainer's next state write must still leave
- * a resumable folder. Temporary siblings left by an interrupted atomic write are not carried.
- */
-function runFiles(runDir: string): Record<string, Uint8Array> {
-  const files: Record<string, Uint8Array> = {};
-  if (!existsSync(runDir)) return files;
-  const skip = new Set(['unet', 'scheduler', 'vae', MODEL_INDEX]);
-  const walk = (dir: string): void => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if ((dir === runDir && skip.has(name)) || /^\..*\.tmp-/.test(name)) continue;
-      if (statSync(path).isDirectory()) walk(path);
-      else files[relative(runDir, path)] = readFileSync(path);
-    }
-  };
-  walk(runDir);
-  return files;
+/** The VAE of a latent diffusion run: `--vae DIR`, or the run's own vae/ when resuming one. */
+function latentVae(flags: TrainFlags): VaeComponent | undefined {
+  if (flags.vae) return loadVaeFolder(flags.vae);
+  const saved = join(flags.out, 'vae');
+  return flags.resume && existsSync(join(saved, CONFIG_NAME)) ? loadVaeFolder(saved) : undefined;
 }
 
-/** Refuses to overwrite a finished or resumable run unless resuming it. */
-function checkOutFolder(flags: TrainFlags): void {
-  const { out } = flags;
-  if (flags.resume) {
-    if (!hasTrainingState(out))
-      throw new UsageError(`--resume: '${out}' holds no ${TRAINING_STATE_DIR}/ to resume from`);
-    return;
-  }
-  if (
-    existsSync(join(out, MODEL_INDEX)) ||
-    hasTrainingState(out) ||
-    existsSync(join(out, 'unet', CONFIG_NAME))
-  ) {
-    throw new UsageError(`--out '${out}' already holds a run`, {
-      hint: 'pass --resume to continue it, or choose another --out',
-    });
-  }
-}
-
-function writeSummary(out: string, config: TrainConfig, dataset: Dataset, result: TrainResult): void {
-  const summary: RunSummary = {
-    data: config.data,
-    classNames: dataset.classNames ? [...dataset.classNames] : null,
-    step: result.step,
-    totalSteps: config.steps,
-    seconds: result.seconds,
-    finalLoss: result.losses.at(-1) ?? null,
-    interrupted: result.interrupted,
-  };
-  writeFileAtomic(join(out, SUMMARY_NAME), `${stringifyJson(summary, { indent: 2 })}\n`);
+/** The config with a UNet2DModel's levels trimmed to those the latent side allows. */
+function withUNetFitted(config: TrainConfig, side: number): TrainConfig {
+  if (config.model.className !== 'UNet2DModel') return config;
+  return { ...config, model: { ...config.model, config: fitUNetLevels(config.model.config, side) } };
 }
 
 async function runTrain(flags: TrainFlags): Promise<void> {
-  checkOutFolder(flags);
+  checkOutFolder(flags.out, flags.resume ?? false);
   const config = runConfig(flags);
   resolveSampler(config.sampler);
-  const dataset = await resolveDataset(config.data, config.dataOptions);
-  const network = networkFor(config, dataset);
-  const scheduler = trainedScheduler(config, network);
   const out = flags.out;
-  const sampleImage = async (weights: Params, step: number) => {
+  const vae = latentVae(flags);
+  // Images at the VAE's own size where the dataset has a size option (the mnist preset pads to 32).
+  const sized = vae && 'imageSize' in config.dataOptions ? { imageSize: vae.model.config.sample_size } : {};
+  const data = await resolveDataset(config.data, { ...config.dataOptions, ...sized });
+  // Latent diffusion: the data is encoded once and the denoiser (its levels fitted to the latent side) trains on it.
+  const dataset = vae ? await encodeDataset(vae, data) : data;
+  const network = networkFor(vae ? withUNetFitted(config, dataset.shape[1]) : config, dataset);
+  const scheduler = trainedScheduler(config, network, vae !== undefined);
+  // 1-D signals: record the normalisation / sample rate (carried by every save) and sample as CSV.
+  const signal = signalInfoFor(dataset);
+  if (signal) writeFileAtomic(join(out, SIGNAL_INFO_NAME), signalInfoText(signal));
+  const samplesFormat = isSignalData(network) ? 'csv' : 'png';
+  // A class-conditional model previews every class: sample i asks for class i mod K (a column per class).
+  const classes = network.numClassEmbeds === null ? 0 : network.numClassEmbeds - 1;
+  const previewLabels = classes > 0 ? Array.from({ length: config.numSamples }, (_, i) => i % classes) : null;
+  const sampleImage = async (weights: Params, step: number, final: boolean) => {
     const samples = await generate({
       network,
       params: weights,
@@ -203,9 +179,11 @@ async function runTrain(flags: TrainFlags): Promise<void> {
       numSteps: config.sampleSteps,
       numSamples: config.numSamples,
       seed: config.seed,
+      ...(previewLabels ? { classLabels: previewLabels } : {}),
     });
-    const name = step === config.steps ? SAMPLES_NAME : `samples-step${step}.png`;
-    writeSamples(join(out, name), samples, network, 'png');
+    const name = final ? samplesName(samplesFormat) : `samples-step${step}.${samplesFormat}`;
+    const output = await pipelineOutput(samples, network.sampleShape, vae);
+    writeSamples(join(out, name), output.samples, output, samplesFormat, out);
   };
   const startStep = flags.resume
     ? (readJsonFile(join(out, TRAINING_STATE_DIR, 'state.json'), 'training state') as { step: number }).step
@@ -229,9 +207,18 @@ async function runTrain(flags: TrainFlags): Promise<void> {
       runDir: out,
       resume: flags.resume ?? false,
       signal: controller.signal,
+      ...(flags.timeLimit
+        ? { timeLimitSeconds: 60 * numberFlag('--time-limit', flags.timeLimit, 0, 1e6, true) }
+        : {}),
       onStep: (report) => reporter.onStep(report),
       saveWeights: (dir, weights) =>
-        savePipeline(dir, { network, params: weights, scheduler, extra: runFiles(dir) }),
+        savePipeline(dir, {
+          network,
+          params: weights,
+          scheduler,
+          ...(vae ? { vae } : {}),
+          extra: runFiles(dir),
+        }),
       onSample: sampleImage,
     });
   } finally {
@@ -247,7 +234,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     process.exitCode = 130;
     return;
   }
-  process.stdout.write(`wrote ${out} (pipeline folder, ${METRICS_NAME}, ${SAMPLES_NAME})\n`);
+  process.stdout.write(`wrote ${out} (pipeline folder, ${METRICS_NAME}, ${samplesName(samplesFormat)})\n`);
 }
 
 export function register(program: Command): void {
@@ -259,14 +246,18 @@ export function register(program: Command): void {
       'run folder (pipeline folder + training_state/ + metrics.jsonl + samples.png)',
     )
     .option('--data <name>', `dataset (its preset gives the defaults): ${presetNames().join(', ')}`)
+    .option('--data-path <dir|file>', 'the folder or CSV file of image-folder, audio-folder, timeseries')
     .option('--config <file>', 'training config JSON (fields as in training_state/state.json "config")')
     .option('--model <preset>', `network preset: ${Object.keys(MODEL_PRESETS).join(', ')}`)
     .option('--steps <n>', 'optimizer steps in total')
     .option('--batch-size <n>', 'examples per step')
+    .option('--gradient-accumulation <k>', 'average gradients over k batches per update (batch k × size)')
     .option('--lr <rate>', 'peak learning rate')
     .option('--seed <n>', 'random seed')
     .option('--resume', 'continue the run in --out from its training_state/')
+    .option('--vae <dir>', 'latent diffusion: train on the latents of this AutoencoderKL folder (train-vae)')
     .option('--sample-every <n>', 'write samples-step<N>.png every N steps (0: only at the end)')
+    .option('--time-limit <minutes>', 'stop after this much training time, finishing as if complete')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end)')
     .action(runTrain);
 }
