@@ -6,13 +6,12 @@
  * Values are validated here, at the boundary, so samplers can trust what they are given: an unknown class,
  * an unknown enum value or an impossible combination is a ConfigError naming the key and the fix. Keys a
  * class does not know are kept aside (`extra`) and written back unchanged, as diffusers tolerates them.
- * This module only describes configs: it builds no schedule and runs no sampler.
+ * This module only describes configs: it builds no schedule and runs no sampler, and it must not import
+ * node: modules (samplers use it in the browser); reading and writing the file is scheduler-config-file.ts.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, FormatError } from '../util/errors.js';
-import { parseJson, readJsonFile, stringifyJson, writeJsonFile, type JsonValue } from '../io/json.js';
+import { parseJson, stringifyJson, type JsonValue } from '../io/json-text.js';
 import { BETA_SCHEDULES } from './schedules.js';
 
 /** The diffusers release whose scheduler files this module mirrors; written into new files. */
@@ -452,12 +451,6 @@ export function parseSchedulerConfig(
   return validated(className, values, provenance, source) as SchedulerConfig;
 }
 
-/** Reads `scheduler_config.json`, given its path or the folder holding it (e.g. `pipeline/scheduler`). */
-export function readSchedulerConfig(path: string): SchedulerConfig {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'scheduler_config.json') : path;
-  return parseSchedulerConfig(readJsonFile(file, 'scheduler config'), `scheduler config '${file}'`);
-}
-
 /** The config as diffusers' JSON object: `_class_name`, `_diffusers_version`, snake_case keys, extras. */
 export function schedulerConfigJson(config: SchedulerConfig): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = { ...config.extra };
@@ -471,11 +464,6 @@ export function schedulerConfigJson(config: SchedulerConfig): Record<string, Jso
 /** The file text diffusers' `save_config` would write: sorted keys, 2-space indent, trailing newline. */
 export function formatSchedulerConfig(config: SchedulerConfig): string {
   return `${stringifyJson(schedulerConfigJson(config), { indent: 2, sortKeys: true })}\n`;
-}
-
-/** Writes `config` atomically to `path` (normally `<pipeline>/scheduler/scheduler_config.json`). */
-export function writeSchedulerConfig(path: string, config: SchedulerConfig): void {
-  writeJsonFile(path, schedulerConfigJson(config), { indent: 2, sortKeys: true });
 }
 
 /**

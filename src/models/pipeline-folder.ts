@@ -20,11 +20,8 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { readJsonFile } from '../io/json.js';
 import { stringifyJson, type JsonValue } from '../io/json.js';
-import {
-  DIFFUSERS_VERSION,
-  formatSchedulerConfig,
-  readSchedulerConfig,
-} from '../diffusion/scheduler-config.js';
+import { DIFFUSERS_VERSION, formatSchedulerConfig } from '../diffusion/scheduler-config.js';
+import { readSchedulerConfig } from '../diffusion/scheduler-config-file.js';
 import type { SchedulerConfig } from '../diffusion/scheduler-config.js';
 import { ConfigError, FormatError, NotFoundError, UsageError } from '../util/errors.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';

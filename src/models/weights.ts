@@ -1,99 +1,21 @@
 /**
- * Network weights in diffusers' layout: `diffusion_pytorch_model.safetensors` with one float tensor
- * per parameter under its dotted name. Loading checks the file against the network's parameter
- * types (every expected name present with its exact shape, nothing unexpected) and maps legacy
- * attention names (query/key/value/proj_attn) to today's; saving writes float32 tensors with the
- * `{"format": "pt"}` metadata diffusers writes, so either side loads the other's files.
+ * Network weights files: `diffusion_pytorch_model.safetensors` read and checked against a network's
+ * parameter types, or written atomically. The checks and the byte layout are weights-bytes.ts,
+ * re-exported here.
  *
  * This module must not build networks or pick file names; callers pass paths and parameter types.
  */
 import type { TensorType } from '../engine/index.js';
-import { shapeSize } from '../engine/index.js';
-import type { SafetensorsFile } from '../io/safetensors.js';
-import { parseSafetensors, readSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
-import { modernAttentionName } from '../nn/attention.js';
-import { sortedNames } from '../nn/params.js';
-import { FormatError } from '../util/errors.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Params } from './types.js';
+import { paramsFromSafetensors, weightsToBytes } from './weights-bytes.js';
 
-/** The stored tensors keyed by current diffusers names (legacy attention names mapped). */
-function modernTensors(
-  file: SafetensorsFile,
-  source: string,
-): Map<string, { shape: number[]; data: unknown }> {
-  const tensors = new Map<string, { shape: number[]; data: unknown }>();
-  for (const [stored, tensor] of file.tensors) {
-    const name = modernAttentionName(stored);
-    if (tensors.has(name)) {
-      throw new FormatError(`${source}: tensor '${stored}' duplicates '${name}' under its legacy name`);
-    }
-    tensors.set(name, tensor);
-  }
-  return tensors;
-}
-
-/**
- * Params for a network with parameter `types` from a parsed safetensors file; a missing, mis-shaped,
- * non-float or unexpected tensor is a FormatError naming it.
- */
-export function paramsFromSafetensors(
-  file: SafetensorsFile,
-  types: Readonly<Record<string, TensorType>>,
-  source = 'weights',
-): Params {
-  const tensors = modernTensors(file, source);
-  const params: Params = {};
-  for (const name of sortedNames(types)) {
-    const expected = types[name].shape;
-    const tensor = tensors.get(name);
-    if (!tensor) {
-      throw new FormatError(`${source}: tensor '${name}' [${expected.join(', ')}] is missing`, {
-        hint: 'the weights were saved for a different config; load them with the config.json saved beside them',
-      });
-    }
-    if (tensor.shape.length !== expected.length || tensor.shape.some((d, i) => d !== expected[i])) {
-      throw new FormatError(
-        `${source}: tensor '${name}' has shape [${tensor.shape.join(', ')}], expected [${expected.join(', ')}]`,
-        { hint: 'the weights were saved for a different config' },
-      );
-    }
-    if (!(tensor.data instanceof Float32Array)) {
-      throw new FormatError(`${source}: tensor '${name}' is not a float tensor`);
-    }
-    params[name] = { data: tensor.data, shape: [...expected], dtype: 'float32' };
-  }
-  const unexpected = [...tensors.keys()].filter((name) => !(name in types));
-  if (unexpected.length > 0) {
-    throw new FormatError(
-      `${source}: ${unexpected.length} unexpected tensor(s): ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ', …' : ''}`,
-      { hint: 'the weights were saved for a different config' },
-    );
-  }
-  return params;
-}
+export * from './weights-bytes.js';
 
 /** Params read from a diffusers safetensors file and checked against the network's parameter types. */
 export function loadWeights(path: string, types: Readonly<Record<string, TensorType>>): Params {
   return paramsFromSafetensors(readSafetensorsFile(path), types, path);
-}
-
-/** The same, from bytes already in memory (e.g. a browser upload). */
-export function weightsFromBytes(bytes: Uint8Array, types: Readonly<Record<string, TensorType>>): Params {
-  return paramsFromSafetensors(parseSafetensors(bytes), types);
-}
-
-/** diffusers-compatible safetensors bytes of `params` (float32, sorted names, `format: pt`). */
-export function weightsToBytes(params: Params): Uint8Array {
-  const tensors: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  for (const name of sortedNames(params)) {
-    const { data, shape } = params[name];
-    if (!(data instanceof Float32Array) || data.length !== shapeSize(shape)) {
-      throw new FormatError(`parameter '${name}' is not a float32 tensor of shape [${shape.join(', ')}]`);
-    }
-    tensors[name] = { shape, data };
-  }
-  return serializeSafetensors(tensors, { format: 'pt' });
 }
 
 /** Writes `params` as a diffusers safetensors file, atomically. */

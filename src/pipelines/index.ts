@@ -9,6 +9,7 @@
 export * from './generate.js';
 export * from './img2img.js';
 export * from './inpaint.js';
+export * from './edit-inputs.js';
 export * from './restore.js';
 export * from './trajectory.js';
 export * from './forward-illustration.js';

@@ -10,11 +10,10 @@ import {
   expectSchedulerClass,
   formatSchedulerConfig,
   parseSchedulerConfig,
-  readSchedulerConfig,
   schedulerConfig,
   withSchedulerFields,
-  writeSchedulerConfig,
 } from '../../src/diffusion/scheduler-config.js';
+import { readSchedulerConfig, writeSchedulerConfig } from '../../src/diffusion/scheduler-config-file.js';
 import { ConfigError, DiffusionError, FormatError } from '../../src/util/errors.js';
 
 const configsDir = new URL('../../../shared/reference/scheduler_configs/', import.meta.url).pathname;

@@ -26,7 +26,8 @@ import {
 import { loadPipeline, type LoadedPipeline } from '../../models/pipeline-folder.js';
 import type { DenoiserNetwork } from '../../models/types.js';
 import { compiledDenoiser, guidedModel } from '../../pipelines/generate.js';
-import { editPredictionType, type EditInput, type EditScheduleConfig } from '../../pipelines/img2img.js';
+import { editScheduleOf } from '../../pipelines/edit-inputs.js';
+import type { EditInput, EditScheduleConfig } from '../../pipelines/img2img.js';
 import {
   trajectoryGif,
   trajectoryScatter,
@@ -58,20 +59,11 @@ export function loadImagePipeline(dir: string, command: string): LoadedPipeline 
 
 /** The scheduler config as the editing pipelines read it, or a UsageError for one they cannot use. */
 export function editScheduleConfig(config: SchedulerConfig): EditScheduleConfig {
-  const fields = config as unknown as Partial<EditScheduleConfig>;
-  for (const key of ['numTrainTimesteps', 'timestepSpacing', 'stepsOffset', 'betaSchedule'] as const) {
-    if (fields[key] === undefined) {
-      throw new UsageError(
-        `the model's ${config.className} config has no ${key}; editing needs a DDPM/DDIM-style schedule`,
-      );
-    }
-  }
   try {
-    editPredictionType(fields as EditScheduleConfig);
+    return editScheduleOf(config);
   } catch (error) {
     throw asUsageError(error, 'model');
   }
-  return fields as EditScheduleConfig;
 }
 
 /** A DiffusionError re-thrown as a UsageError (exit 2) whose message starts with the flag it concerns. */

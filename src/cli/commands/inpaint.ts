@@ -9,8 +9,9 @@
  */
 import type { Command } from 'commander';
 import { randomNoiseSource } from '../../diffusion/samplers/common.js';
-import { imageToTensor, tensorToImages, writePng, type RgbaImage } from '../../io/images.js';
-import type { EditInput, EditSampler } from '../../pipelines/img2img.js';
+import { tensorToImages, writePng } from '../../io/images.js';
+import { keepMask } from '../../pipelines/edit-inputs.js';
+import type { EditSampler } from '../../pipelines/img2img.js';
 import { inpaint, INPAINT_METHODS, type InpaintMethod } from '../../pipelines/inpaint.js';
 import { trajectoryCollector } from '../../pipelines/trajectory.js';
 import { UsageError } from '../../util/errors.js';
@@ -47,18 +48,7 @@ interface InpaintFlags {
   trajectory?: string;
 }
 
-/**
- * The pipeline's mask (1 = keep, 0 = fill) for one example of `channels` channels: a pixel is filled when
- * its luma is at least 128 (white), kept when darker (black); every channel follows the pixel.
- */
-export function keepMask(mask: RgbaImage, channels: number): EditInput {
-  const luma = imageToTensor(mask, { channels: 1, range: [0, 1] }).data;
-  const plane = luma.length;
-  const data = new Float32Array(channels * plane);
-  for (let c = 0; c < channels; c++)
-    for (let p = 0; p < plane; p++) data[c * plane + p] = luma[p] >= Math.fround(128 / 255) ? 0 : 1;
-  return { data, shape: [channels, mask.height, mask.width] };
-}
+export { keepMask };
 
 async function runInpaint(flags: InpaintFlags): Promise<void> {
   const method = choiceFlag('--method', flags.method, INPAINT_METHODS) as InpaintMethod;

@@ -2,16 +2,16 @@
  * Long generations as jobs: `POST /v1/jobs` queues one (202 with its id and links), `GET /v1/jobs/:id`
  * gives status and progress, `GET /v1/jobs/:id/events` streams server-sent events (queued, started,
  * one progress event per sampler step, then done / failed / cancelled, each with a sequential id),
- * `GET /v1/jobs/:id/result` returns the finished body, and `DELETE /v1/jobs/:id` cancels.
+ * `GET /v1/jobs/:id/result` returns the finished body, and `DELETE /v1/jobs/:id` cancels. Every route
+ * goes through the context's GenerationJobs, so with a shared queue any instance answers for any job.
  *
  * This module must not run generations itself; it only exposes the queue.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NotFoundError } from '../../util/errors.js';
 import type { ServerContext } from '../context.js';
-import type { GenerationResult } from '../generation.js';
 import { HttpStatusError } from '../http-errors.js';
-import type { Job, JobEvent } from '../jobs.js';
+import { TERMINAL_EVENTS, type GenerationJobs, type JobSnapshot } from '../queue/types.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -22,29 +22,30 @@ const links = (id: string) => ({
 });
 
 /** The status document of a job. */
-function jobStatus(job: Job<GenerationResult>) {
+function jobStatus(job: JobSnapshot) {
   return {
     id: job.id,
     status: job.status,
     progress: job.progress,
     ...(job.status === 'succeeded' ? { result: links(job.id).result } : {}),
-    ...(job.status === 'failed'
-      ? { error: job.error instanceof Error ? job.error.message : String(job.error) }
-      : {}),
+    ...(job.status === 'failed' ? { error: job.error ?? '' } : {}),
+    ...(job.instance !== undefined ? { instance: job.instance } : {}),
     links: links(job.id),
   };
 }
 
-function findJob(context: ServerContext, id: string): Job<GenerationResult> {
-  const job = context.queue.get(id);
-  if (!job) throw new NotFoundError(`no job '${id}'`, { hint: 'finished jobs are kept only for a while' });
+const unknownJob = (id: string) =>
+  new NotFoundError(`no job '${id}'`, { hint: 'finished jobs are kept only for a while' });
+
+async function findJob(jobs: GenerationJobs, id: string): Promise<JobSnapshot> {
+  const job = await jobs.status(id);
+  if (!job) throw unknownJob(id);
   return job;
 }
 
-const TERMINAL_EVENTS = new Set<JobEvent['type']>(['done', 'failed', 'cancelled']);
-
 /** Streams the job's events as `text/event-stream` until its terminal event or the client leaves. */
-function streamEvents(job: Job<GenerationResult>, reply: FastifyReply): void {
+async function streamEvents(jobs: GenerationJobs, id: string, reply: FastifyReply): Promise<void> {
+  await findJob(jobs, id);
   reply.hijack();
   const out = reply.raw;
   out.writeHead(200, {
@@ -52,46 +53,59 @@ function streamEvents(job: Job<GenerationResult>, reply: FastifyReply): void {
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
-  let unsubscribe: (() => void) | null = null;
+  let unsubscribe: (() => void) | undefined;
   let ended = false;
   const end = () => {
+    if (!ended) out.end();
     ended = true;
     unsubscribe?.();
-    out.end();
   };
   out.on('close', () => {
     ended = true;
     unsubscribe?.();
   });
-  unsubscribe = job.follow((event, index) => {
-    if (ended) return;
-    const { type, ...data } = event;
-    out.write(`id: ${index}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-    if (TERMINAL_EVENTS.has(type)) end();
-  });
-  if (ended) unsubscribe();
+  try {
+    unsubscribe = await jobs.follow(id, {
+      event(event, index) {
+        if (ended) return;
+        const { type, ...data } = event;
+        out.write(`id: ${index}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (TERMINAL_EVENTS.has(type)) end();
+      },
+      closed: end,
+    });
+  } catch (error) {
+    end();
+    throw error;
+  }
+  // The job was forgotten between the look-up and the subscription, or ended during the replay.
+  if (unsubscribe === undefined || ended) end();
 }
 
 export function registerJobRoutes(app: FastifyInstance, context: ServerContext): void {
-  app.post('/v1/jobs', (request, reply) => {
-    const job = context.submit(request.body);
+  app.post('/v1/jobs', async (request, reply) => {
+    const job = await context.submitJob(request.body);
     return reply.code(202).header('location', links(job.id).self).send(jobStatus(job));
   });
-  app.get<IdParams>('/v1/jobs/:id', (request) => jobStatus(findJob(context, request.params.id)));
-  app.get<IdParams>('/v1/jobs/:id/events', (request, reply) => {
-    streamEvents(findJob(context, request.params.id), reply);
+  app.get<IdParams>('/v1/jobs/:id', async (request) =>
+    jobStatus(await findJob(context.jobs, request.params.id)),
+  );
+  app.get<IdParams>('/v1/jobs/:id/events', async (request, reply) => {
+    await streamEvents(context.jobs, request.params.id, reply);
   });
-  app.get<IdParams>('/v1/jobs/:id/result', (request, reply) => {
-    const job = findJob(context, request.params.id);
-    if (job.status !== 'succeeded') {
-      const why = job.finished ? `ended as ${job.status}` : `is ${job.status}`;
-      throw new HttpStatusError(409, 'no-result', `job '${job.id}' has no result: it ${why}`);
-    }
-    return reply.type(job.result!.contentType).send(job.result!.body);
+  app.get<IdParams>('/v1/jobs/:id/result', async (request, reply) => {
+    const { id } = request.params;
+    const result = await context.jobs.result(id);
+    if (result) return reply.type(result.contentType).send(result.body);
+    const job = await findJob(context.jobs, id);
+    const finished = ['succeeded', 'failed', 'cancelled'].includes(job.status);
+    const why = finished ? `ended as ${job.status}` : `is ${job.status}`;
+    throw new HttpStatusError(409, 'no-result', `job '${job.id}' has no result: it ${why}`);
   });
-  app.delete<IdParams>('/v1/jobs/:id', (request) => {
-    const job = findJob(context, request.params.id);
-    const cancelled = context.queue.cancel(job.id);
-    return { ...jobStatus(job), cancelled };
+  app.delete<IdParams>('/v1/jobs/:id', async (request) => {
+    const { id } = request.params;
+    await findJob(context.jobs, id);
+    const cancelled = await context.jobs.cancel(id);
+    return { ...jobStatus(await findJob(context.jobs, id)), cancelled };
   });
 }
