@@ -52,6 +52,10 @@ export interface TrainOptions {
   onStep?: (report: StepReport) => void;
   /** Writes the sampling weights (EMA when enabled) as a pipeline folder into `runDir`. */
   saveWeights?: (runDir: string, weights: Params, step: number) => void;
+  /** Evaluate the sampling weights every this many steps and at the end (0 or absent: never). */
+  evalEvery?: number;
+  /** Called every `evalEvery` steps and after the last step with the sampling weights. */
+  onEvaluate?: (weights: Params, step: number) => Promise<void>;
   /** Called every `sampleEvery` steps and at the end (`final`) with the sampling weights. */
   onSample?: (weights: Params, step: number, final: boolean) => Promise<void>;
 }
@@ -229,6 +233,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         stepsPerSecond: losses.length / seconds,
       });
       if (due(step, config.checkpointEvery) && step < config.steps) checkpoint(options, run);
+      if (due(step, options.evalEvery ?? 0) && step < config.steps)
+        await options.onEvaluate?.(samplingWeights(run.state), step);
       if (due(step, config.sampleEvery) && step < config.steps)
         await options.onSample?.(samplingWeights(run.state), step, false);
     }
@@ -236,7 +242,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await compiled.dispose();
   }
   checkpoint(options, run);
-  if (!interrupted) await options.onSample?.(samplingWeights(run.state), run.step, true);
+  if (!interrupted) {
+    await options.onSample?.(samplingWeights(run.state), run.step, true);
+    if ((options.evalEvery ?? 0) > 0) await options.onEvaluate?.(samplingWeights(run.state), run.step);
+  }
   const seconds = (performance.now() - started) / 1000;
   return {
     step: run.step,

@@ -18,6 +18,7 @@ import { readJsonFile } from '../../io/json.js';
 import { CONFIG_NAME, savePipeline, type VaeComponent } from '../../models/pipeline-folder.js';
 import { buildNetwork } from '../../models/registry.js';
 import type { DenoiserNetwork, Params } from '../../models/types.js';
+import { evaluationHook } from '../../metrics/evaluate.js';
 import { generate } from '../../pipelines/generate.js';
 import { encodeDataset, fitUNetLevels, loadVaeFolder, pipelineOutput } from '../../pipelines/latent.js';
 import { SIGNAL_INFO_NAME, signalInfoFor, signalInfoText } from '../../pipelines/signals.js';
@@ -67,6 +68,7 @@ interface TrainFlags {
   sampleEvery?: string;
   checkpointEvery?: string;
   timeLimit?: string;
+  evalEvery?: string;
 }
 
 /** The run's config: saved (resume), file or preset, then the flags' overrides, validated. */
@@ -150,6 +152,11 @@ function withUNetFitted(config: TrainConfig, side: number): TrainConfig {
   return { ...config, model: { ...config.model, config: fitUNetLevels(config.model.config, side) } };
 }
 
+/** Whether `--eval-every` can score this sample shape: vectors, or single-channel 28/32-px digits. */
+const evaluable = (shape: readonly number[]): boolean =>
+  shape.length === 1 ||
+  (shape.length === 3 && shape[0] === 1 && shape[1] === shape[2] && [28, 32].includes(shape[1]));
+
 async function runTrain(flags: TrainFlags): Promise<void> {
   checkOutFolder(flags.out, flags.resume ?? false);
   const config = runConfig(flags);
@@ -195,6 +202,21 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     startStep,
     totalSteps: config.steps,
   });
+  const evalEvery = flags.evalEvery ? integerFlag('--eval-every', flags.evalEvery, 1) : 0;
+  // Metrics against held-out data of the run's dataset (not for latent runs: the judge sees pixels).
+  const evaluator =
+    evalEvery > 0 && !vae
+      ? evaluationHook({
+          network,
+          schedulerConfig: scheduler,
+          dataset: config.data,
+          metricsPath: join(out, METRICS_NAME),
+        })
+      : null;
+  if (evalEvery > 0 && (vae || !evaluable(network.sampleShape)))
+    throw new UsageError('--eval-every evaluates points and MNIST-like 1×28×28 or 1×32×32 images only', {
+      hint: 'latent runs and other images: run `diffusion eval` on the saved folder instead',
+    });
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -207,6 +229,13 @@ async function runTrain(flags: TrainFlags): Promise<void> {
       runDir: out,
       resume: flags.resume ?? false,
       signal: controller.signal,
+      ...(evaluator
+        ? {
+            evalEvery,
+            onEvaluate: async (weights: Params, step: number) =>
+              void (await evaluator.evaluate(weights, step)),
+          }
+        : {}),
       ...(flags.timeLimit
         ? { timeLimitSeconds: 60 * numberFlag('--time-limit', flags.timeLimit, 0, 1e6, true) }
         : {}),
@@ -224,6 +253,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   } finally {
     process.off('SIGINT', onSigint);
     reporter.finish();
+    await evaluator?.dispose();
   }
   writeSummary(out, config, dataset, result);
   process.stdout.write(`${summaryLine(result)}\n`);
@@ -257,6 +287,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue the run in --out from its training_state/')
     .option('--vae <dir>', 'latent diffusion: train on the latents of this AutoencoderKL folder (train-vae)')
     .option('--sample-every <n>', 'write samples-step<N>.png every N steps (0: only at the end)')
+    .option('--eval-every <n>', 'append eval metrics (FID/accuracy or MMD) to metrics.jsonl every N steps')
     .option('--time-limit <minutes>', 'stop after this much training time, finishing as if complete')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end)')
     .action(runTrain);
