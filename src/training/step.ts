@@ -11,6 +11,7 @@
  * This module must not draw random numbers or loop over steps; `batch.ts` and `trainer.ts` do that.
  */
 import type {
+  ApplyGradientsConfig,
   CompiledFunction,
   HostTensor,
   Runtime,
@@ -100,6 +101,17 @@ function weightedLoss(network: DenoiserNetwork, params: ParamTensors, batch: Rec
   return mean(mul(mul(diff, diff), weight));
 }
 
+/** The update half of the step (AdamW, clipping, EMA) as the settings ask for it. */
+function updateConfig(settings: StepSettings): ApplyGradientsConfig {
+  return {
+    optimizer: adamw({ weightDecay: settings.weightDecay }),
+    ...(settings.clipNorm !== null ? { clipNorm: settings.clipNorm } : {}),
+    ...(settings.emaDecay !== null
+      ? { emaDecay: settings.emaDecay, emaWarmup: settings.emaWarmup ?? false }
+      : {}),
+  };
+}
+
 /** Compiles the train step of `network` for one batch size on `runtime`. */
 export function compileTrainStep(
   runtime: Runtime,
@@ -125,14 +137,13 @@ function singleGraphStep(
   network: DenoiserNetwork,
   settings: StepSettings,
 ): CompiledTrainStep {
-  const optimizer = adamw({ weightDecay: settings.weightDecay });
-  const withEma = settings.emaDecay !== null;
+  const update = updateConfig(settings);
+  const { optimizer } = update;
+  const withEma = update.emaDecay !== undefined;
   const fn = trainStep({
     loss: (params: TensorTree, batch: Record<string, Tensor>) =>
       weightedLoss(network, params as ParamTensors, batch),
-    optimizer,
-    ...(settings.clipNorm !== null ? { clipNorm: settings.clipNorm } : {}),
-    ...(withEma ? { emaDecay: settings.emaDecay!, emaWarmup: settings.emaWarmup ?? false } : {}),
+    ...update,
   });
   const types = trainStepTypes(
     network.paramTypes() as TypeTree,
@@ -192,8 +203,9 @@ function accumulatingStep(
   settings: StepSettings,
   accumulation: number,
 ): CompiledTrainStep {
-  const optimizer = adamw({ weightDecay: settings.weightDecay });
-  const withEma = settings.emaDecay !== null;
+  const config = updateConfig(settings);
+  const { optimizer } = config;
+  const withEma = config.emaDecay !== undefined;
   const paramTypes = network.paramTypes() as TypeTree;
   const gradient = runtime.compile(
     (({ params, batch }: { params: TensorTree; batch: Record<string, Tensor> }) => {
@@ -204,11 +216,7 @@ function accumulatingStep(
     }) as never,
     { params: paramTypes, batch: batchTypes(network, settings) as TypeTree },
   ) as CompiledFunction<GradOut>;
-  const apply = applyGradients({
-    optimizer,
-    ...(settings.clipNorm !== null ? { clipNorm: settings.clipNorm } : {}),
-    ...(withEma ? { emaDecay: settings.emaDecay!, emaWarmup: settings.emaWarmup ?? false } : {}),
-  });
+  const apply = applyGradients(config);
   const scalar: TensorType = { shape: [], dtype: 'float32' };
   const update = runtime.compile(apply as never, {
     params: paramTypes,

@@ -24,8 +24,8 @@ import {
 } from '../../src/io/images.js';
 import { psnr } from '../../src/metrics/image.js';
 import { savePipeline } from '../../src/models/pipeline-folder.js';
-import { UNet2DModel } from '../../src/models/unet2d.js';
 import { Random } from '../../src/util/random.js';
+import { unetNetwork } from '../server/harness.js';
 
 const bin = new URL('../../bin/diffusion.js', import.meta.url).pathname;
 const mnistModel = new URL('../../models/mnist-unet', import.meta.url).pathname;
@@ -165,17 +165,7 @@ describe('diffusion edit / inpaint / denoise / noise / generate-dataset', () => 
     for (let p = 0; p < 28 * 28; p++)
       colour.data.set([(p * 7) % 256, (p * 3) % 256, (p * 11) % 256, 255], p * 4);
     writePng(path('colour.png'), colour);
-    const tiny = new UNet2DModel({
-      sample_size: 8,
-      in_channels: 1,
-      out_channels: 1,
-      block_out_channels: [8, 8],
-      down_block_types: ['DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D'],
-      layers_per_block: 1,
-      norm_num_groups: 4,
-      add_attention: false,
-    });
+    const tiny = unetNetwork();
     savePipeline(path('unconditional'), {
       network: tiny,
       params: tiny.init(new Random(1)),
