@@ -16,6 +16,22 @@ export interface DenoiserInputs {
   timestep: Tensor;
   /** Class labels [batch], int64; present only for class-conditional networks. */
   classLabels?: Tensor;
+  /**
+   * Conditioning sequence for cross-attention [batch, tokens, cross_attention_dim] (e.g. a text
+   * encoder's hidden states); present only for networks with cross-attention.
+   */
+  encoderHiddenStates?: Tensor;
+  /**
+   * Residuals a ControlNet adds to the U-Net's skip connections (one per skip, in the order the
+   * down path produces them) and to the mid-block output (diffusers' `down_block_additional_residuals`
+   * and `mid_block_additional_residual`).
+   */
+  controlResiduals?: ControlResiduals;
+}
+
+export interface ControlResiduals {
+  readonly down: readonly Tensor[];
+  readonly mid: Tensor;
 }
 
 export interface DenoiserNetwork<Config = unknown> {
