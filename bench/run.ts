@@ -27,6 +27,21 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'conv', summary: '3×3 convolution forward/backward and a conv-net train step', againstTorch: true },
   { name: 'unet', summary: 'benchmark U-Net forward (batch 32) and AdamW train step', againstTorch: true },
   {
+    name: 'throughput',
+    summary: 'images/s at 20 DDIM steps, train step and peak RSS of the MNIST and 32×32 U-Nets (batch 16)',
+    againstTorch: true,
+  },
+  {
+    name: 'scaling',
+    summary: 'forward / train-step time as batch (1–16) and image side (16–64) double',
+    againstTorch: false,
+  },
+  {
+    name: 'unet-condition',
+    summary: 'SD-1.5-sized UNet2DConditionModel, seconds per CFG denoising step at 64×64×4',
+    againstTorch: true,
+  },
+  {
     name: 'sampler-overhead',
     summary: "each sampler's own arithmetic against the U-Net's",
     againstTorch: false,

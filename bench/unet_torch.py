@@ -3,9 +3,13 @@ UNet2DModel architecture and parameter names for the subset of config.json keys 
 (DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D, UNetMidBlock2D with attention,
 positional time embedding, 'default' time conditioning, conv down/upsampling). It loads the
 safetensors weights bench/unet.ts writes so both sides compute the same function, then times a
-no-grad forward and an AdamW train step and prints one JSON object.
+no-grad forward and an AdamW train step and prints one JSON object. With MODE `sample` it instead
+times drawing a batch by STEPS deterministic DDIM steps (linear β 1e-4..0.02 over 1,000 steps,
+'leading' spacing, no grad), with MODE `train` only the train step; each mode reports the process's
+peak RSS, so run one mode per process to measure its memory.
 
-usage: python3 bench/unet_torch.py CONFIG WEIGHTS INPUTS OUTPUT_JSON BATCH ROUNDS
+usage: python3 bench/unet_torch.py CONFIG WEIGHTS INPUTS OUTPUT BATCH ROUNDS [MODE [STEPS]]
+  MODE: all (default: forward, then train step) | sample | train
 """
 import json
 import math
@@ -192,8 +196,44 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def ddim_sample(net, noise, steps):
+    """Deterministic DDIM (eta 0) from x_T = noise: x_{t'} = sqrt(a') x0 + sqrt(1 - a') eps."""
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
+    alphas = torch.cumprod(1 - betas, dim=0)
+    stride = 1000 // steps
+    x = noise.clone()
+    for t in range(stride * (steps - 1), -1, -stride):
+        a, a_prev = alphas[t].item(), (alphas[t - stride].item() if t - stride >= 0 else 1.0)
+        eps = net(x, torch.full((x.shape[0],), float(t)))
+        x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)
+        x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
+    return x
+
+
+def run_mode(mode, net, x, t, target, rounds, steps):
+    """Times one mode and returns its JSON fields (MODE sample or train)."""
+    if mode == "sample":
+        net.eval()
+        with torch.no_grad():
+            seconds = best_median(lambda: ddim_sample(net, x, steps), rounds)
+        return {"sample": seconds, "steps": steps, "rss MiB": peak_rss_mib()}
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(net(x, t), target)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return {"train step": best_median(step, rounds), "rss MiB": peak_rss_mib()}
+
+
 def main():
     config_path, weights_path, inputs_path, output_path, batch, rounds = sys.argv[1:7]
+    mode = sys.argv[7] if len(sys.argv) > 7 else "all"
+    steps = int(sys.argv[8]) if len(sys.argv) > 8 else 20
     batch, rounds = int(batch), int(rounds)
     torch.set_num_threads(os.cpu_count() or 1)
     cfg = json.load(open(config_path))
@@ -201,6 +241,11 @@ def main():
     net.load_state_dict(read_safetensors(weights_path), strict=True)
     inputs = read_safetensors(inputs_path)
     x, t, target = inputs["sample"], inputs["timestep"], inputs["target"]
+    if mode in ("sample", "train"):
+        result = run_mode(mode, net, x, t, target, rounds, steps)
+        result.update(threads=torch.get_num_threads(), version=torch.__version__)
+        json.dump(result, sys.stdout)
+        return
     net.eval()
     with torch.no_grad():
         output = net(x, t)

@@ -61,7 +61,7 @@ function mnistDigitsPlugin(): Plugin {
 /**
  * Lazy imports the page never takes, left out of the bundle: the onnxruntime-node runtime's package
  * and `node:os`, and `resolveDataset`'s file-backed loaders (MNIST, emoji, image, time-series and audio
- * folders). Keyed by the importing module's path below the repository root.
+ * folders, the captioned and forecasting datasets). Keyed by the importing module's path below the repository root.
  */
 const LAZY_NODE_IMPORTS: Record<string, readonly string[]> = {
   'src/engine/runtime/ort-node.ts': ['onnxruntime-node', 'node:os'],
@@ -71,6 +71,9 @@ const LAZY_NODE_IMPORTS: Record<string, readonly string[]> = {
     './image-folder.js',
     './timeseries.js',
     './audio-folder.js',
+    './captions.js',
+    './forecast-windows.js',
+    './maze-trajectories.js',
   ],
 };
 

@@ -16,6 +16,10 @@ import { Random, type RandomState } from '../util/random.js';
 export interface Batch {
   x: Float32Array;
   labels?: Int32Array;
+  /** A conditioning image per example [batch, ...] (e.g. edge maps for a ControlNet), when the dataset has one. */
+  condition?: Float32Array;
+  /** One caption per example, when the dataset is captioned (see captions.ts). */
+  captions?: string[];
 }
 
 export interface Dataset {
@@ -31,6 +35,8 @@ export interface Dataset {
   readonly classNames?: readonly string[];
   /** What the numbers mean, e.g. "pixels in [-1, 1], channel-first RGB". */
   readonly description: string;
+  /** One caption per example (text-to-image data, see captions.ts); batches then carry theirs. */
+  readonly captions?: readonly string[];
   /**
    * Gathers the examples at `indices`. `random`, when given, drives batch-time augmentation (for example
    * a random horizontal flip); without it the result is a pure function of the indices.
@@ -223,6 +229,7 @@ export function subsetDataset(dataset: Dataset, indices: Int32Array, name: strin
     numClasses: dataset.numClasses,
     classNames: dataset.classNames,
     description: dataset.description,
+    captions: dataset.captions && Array.from(indices, (i) => dataset.captions![i]),
     batch: (picked, random) => dataset.batch(mapped(picked), random),
   };
 }
@@ -450,6 +457,20 @@ const datasets: Record<string, DatasetEntry> = {
       return emojiDataset(options);
     },
   },
+  'mnist-captions': {
+    summary: 'MNIST digits with template captions ("a handwritten seven", "the digit 7"); option seed',
+    async load(options) {
+      const { mnistCaptionsDataset } = await import('./captions.js');
+      return mnistCaptionsDataset(options);
+    },
+  },
+  'emoji-captions': {
+    summary: 'the emoji images captioned with their names and short names; option seed',
+    async load(options) {
+      const { emojiCaptionsDataset } = await import('./captions.js');
+      return emojiCaptionsDataset(options);
+    },
+  },
   'image-folder': {
     summary: 'a folder of PNG/JPEG images (option path), resized and centre-cropped, labels from sub-folders',
     async load(options) {
@@ -462,6 +483,28 @@ const datasets: Record<string, DatasetEntry> = {
     async load(options) {
       const { timeSeriesDataset } = await import('./timeseries.js');
       return timeSeriesDataset(options);
+    },
+  },
+  'weather-forecast': {
+    summary:
+      'forecasting windows of Seattle daily weather (vega-datasets) or a CSV (option path), train part',
+    async load(options) {
+      const { forecastTrainingWindows } = await import('./forecast-windows.js');
+      return forecastTrainingWindows(options);
+    },
+  },
+  'maze2d-umaze': {
+    summary: 'windows [x, y, a_x, a_y] × 48 steps of waypoint-controller demonstrations in the 2-D U-maze',
+    async load(options) {
+      const { mazeTrajectoryDataset } = await import('./maze-trajectories.js');
+      return mazeTrajectoryDataset('umaze', options);
+    },
+  },
+  'maze2d-medium': {
+    summary: 'the same in the 2-D medium maze (8×8 cells)',
+    async load(options) {
+      const { mazeTrajectoryDataset } = await import('./maze-trajectories.js');
+      return mazeTrajectoryDataset('medium', options);
     },
   },
   'audio-folder': {

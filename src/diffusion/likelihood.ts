@@ -132,6 +132,8 @@ export interface LikelihoodResult {
   deltaLogProb: Float64Array;
   /** Score-model evaluations spent (drift and divergence together). */
   nfe: number;
+  /** Accepted steps of the adaptive ODE solver. */
+  odeSteps: number;
   estimator: DivergenceEstimator;
 }
 
@@ -199,6 +201,7 @@ export async function logLikelihood(request: LikelihoodRequest): Promise<Likelih
     priorLogProb: prior,
     deltaLogProb,
     nfe,
+    odeSteps: solution.acceptedSteps,
     estimator,
   };
 }

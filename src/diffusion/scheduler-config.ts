@@ -246,6 +246,22 @@ const CLASS_SCHEMAS = {
     algorithm_type: z.enum(['deis']).default('deis'),
     solver_type: z.enum(['logrho']).default('logrho'),
   }),
+  /** Consistency models (Song et al. 2023): Karras σ levels, boundary-condition scalings applied to the raw output. */
+  CMStochasticIterativeScheduler: z.object({
+    /** N: how many Karras σ levels the model was trained on. */
+    num_train_timesteps: z.number().int().min(2).max(1_000_000).default(40),
+    /** ε of the paper: the σ where f(x, σ) = x; also the σ the last step lands on. */
+    sigma_min: z.number().positive().default(0.002),
+    sigma_max: z.number().positive().default(80.0),
+    /** Standard deviation of the data, for c_skip / c_out / c_in (EDM). */
+    sigma_data: z.number().positive().default(0.5),
+    /** Scale of the noise re-injected between steps of multistep sampling. */
+    s_noise: z.number().min(0).default(1.0),
+    /** Karras ρ of the σ spacing. */
+    rho: z.number().positive().default(7.0),
+    /** Clamp each step's denoised sample to [−1, 1]. */
+    clip_denoised: z.boolean().default(true),
+  }),
 };
 
 type ClassSchemas = typeof CLASS_SCHEMAS;
@@ -292,6 +308,7 @@ export type DPMSolverMultistepSchedulerConfig = SchedulerConfigOf<'DPMSolverMult
 export type DPMSolverSinglestepSchedulerConfig = SchedulerConfigOf<'DPMSolverSinglestepScheduler'>;
 export type UniPCMultistepSchedulerConfig = SchedulerConfigOf<'UniPCMultistepScheduler'>;
 export type DEISMultistepSchedulerConfig = SchedulerConfigOf<'DEISMultistepScheduler'>;
+export type CMStochasticIterativeSchedulerConfig = SchedulerConfigOf<'CMStochasticIterativeScheduler'>;
 
 /** A diffusers key in this project's spelling: `num_train_timesteps` → `numTrainTimesteps`, `predict_x0` → `predictX0`. */
 export function camelCaseKey(snake: string): string {

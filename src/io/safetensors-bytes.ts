@@ -47,49 +47,72 @@ const BYTES_PER_ELEMENT: Record<SafetensorsDType, number> = {
 const MAX_HEADER_BYTES = 100_000_000;
 
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.length < 8)
-    throw new FormatError(`not a safetensors file: ${bytes.length} bytes, need at least 8`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) {
-    throw new FormatError(`safetensors header claims ${headerLength} bytes but the file has ${bytes.length}`);
+  const headerLength = safetensorsHeaderLength(bytes, bytes.length);
+  const dataStart = 8 + headerLength;
+  const { entries, metadata } = parseSafetensorsHeader(
+    bytes.subarray(8, dataStart),
+    bytes.length - dataStart,
+  );
+  const tensors = new Map<string, StoredTensor>();
+  for (const entry of entries) {
+    const raw = bytes.subarray(dataStart + entry.begin, dataStart + entry.end);
+    tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data: decodeTensor(entry.dtype, raw) });
   }
+  return { tensors, metadata };
+}
+
+/**
+ * The header length from a file's first 8 bytes, checked against the file's total size, so a reader
+ * holding only those bytes (a file read tensor by tensor) validates exactly as a whole-file parse.
+ */
+export function safetensorsHeaderLength(first: Uint8Array, fileLength: number): number {
+  if (fileLength < 8 || first.length < 8)
+    throw new FormatError(`not a safetensors file: ${fileLength} bytes, need at least 8`);
+  const view = new DataView(first.buffer, first.byteOffset, 8);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileLength) {
+    throw new FormatError(`safetensors header claims ${headerLength} bytes but the file has ${fileLength}`);
+  }
+  return headerLength;
+}
+
+/** Where one tensor lies in the data section (after the header), and what it holds. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDType;
+  readonly shape: number[];
+  /** Byte offsets into the data section: [begin, end). */
+  readonly begin: number;
+  readonly end: number;
+}
+
+/**
+ * The validated header (every entry's dtype, shape and offsets inside a data section of `dataLength`
+ * bytes, no overlaps) without touching any tensor data.
+ */
+export function parseSafetensorsHeader(
+  headerBytes: Uint8Array,
+  dataLength: number,
+): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
   let header: unknown;
   try {
-    header = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
-    );
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch {
     throw new FormatError('safetensors header is not valid UTF-8 JSON');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new FormatError('safetensors header must be a JSON object');
   }
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
-  const entries = Object.entries(header as Record<string, unknown>).filter(
+  const fields = Object.entries(header as Record<string, unknown>).filter(
     ([name]) => name !== '__metadata__',
   );
   const metadata = parseMetadata((header as Record<string, unknown>).__metadata__);
-  const spans = entries.map(([name, info]) => validateEntry(name, info, dataLength));
-  checkNoOverlap(spans);
-  const tensors = new Map<string, StoredTensor>();
-  for (const span of spans) {
-    const raw = bytes.subarray(dataStart + span.begin, dataStart + span.end);
-    tensors.set(span.name, { dtype: span.dtype, shape: span.shape, data: decode(span.dtype, raw) });
-  }
-  return { tensors, metadata };
+  const entries = fields.map(([name, info]) => validateEntry(name, info, dataLength));
+  checkNoOverlap(entries);
+  return { entries, metadata };
 }
 
-interface Span {
-  name: string;
-  dtype: SafetensorsDType;
-  shape: number[];
-  begin: number;
-  end: number;
-}
-
-function validateEntry(name: string, info: unknown, dataLength: number): Span {
+function validateEntry(name: string, info: unknown, dataLength: number): SafetensorsEntry {
   const bad = (what: string) => new FormatError(`safetensors tensor '${name}': ${what}`);
   if (typeof info !== 'object' || info === null) throw bad('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
@@ -125,7 +148,7 @@ function validateEntry(name: string, info: unknown, dataLength: number): Span {
   return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
 }
 
-function checkNoOverlap(spans: Span[]): void {
+function checkNoOverlap(spans: readonly SafetensorsEntry[]): void {
   const sorted = [...spans].sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].begin < sorted[i - 1].end) {
@@ -145,7 +168,8 @@ function parseMetadata(value: unknown): Record<string, string> {
   return value as Record<string, string>;
 }
 
-function decode(dtype: SafetensorsDType, raw: Uint8Array): StoredTensor['data'] {
+/** Raw little-endian bytes of one tensor as a typed array (floats upcast to float32). */
+export function decodeTensor(dtype: SafetensorsDType, raw: Uint8Array): StoredTensor['data'] {
   // Copy into a buffer of its own: views into the file may be misaligned for the element size, and
   // Buffer#slice (readFileSync returns a Buffer) would share the whole file's memory, not copy.
   const buffer = new Uint8Array(raw).buffer;

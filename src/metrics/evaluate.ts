@@ -5,7 +5,9 @@
  * by the median heuristic) and the sliced Wasserstein distance against a fresh draw of the
  * distribution; MNIST-like 1×28×28 (or padded 1×32×32) grey images with FID and KID in the shipped
  * classifier's feature space, improved precision/recall, and — for class-conditional models — the
- * per-class accuracy of the generated digits. `evaluationHook` makes the same report for a training run
+ * per-class accuracy of the generated digits; FID/KID/precision/recall can use a user's ONNX feature
+ * network instead (onnx-features.ts). `--metrics` names are parsed and checked against the data here
+ * (`parseMetricNames`, `checkMetricsApply`). `evaluationHook` makes the same report for a training run
  * and appends it to `metrics.jsonl`. This module combines the metric functions of this folder; it must
  * not train, must not know about command-line flags, and writes nothing but the hook's appended lines.
  */
@@ -19,6 +21,7 @@ import { generate } from '../pipelines/generate.js';
 import { NotFoundError, ShapeError, UsageError } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { loadClassifier, type MnistClassifier } from './classifier.js';
+import type { FeatureNetwork } from './onnx-features.js';
 import { fid, kid } from './fid.js';
 import { medianDistance, mmdSquared } from './mmd.js';
 import { precisionRecall } from './precision-recall.js';
@@ -34,6 +37,82 @@ const MEDIAN_ROWS = 500;
 const KID_SUBSETS = 20;
 /** Sides of the grey images the MNIST feature network can judge (32 = MNIST padded for U-Nets). */
 const MNIST_SIDES = [28, 32];
+
+/** Metrics `diffusion eval --metrics` can select (names as on the command line). */
+export const METRIC_NAMES = ['fid', 'kid', 'accuracy', 'precision', 'recall', 'swd', 'mmd', 'bpd'] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+/** What is being evaluated, which decides the metrics that apply. */
+export interface EvaluatedData {
+  kind: 'vector' | 'image';
+  /** Class-conditional samples (a class-conditional model); class accuracy needs them. */
+  conditional: boolean;
+  /** A model rather than given samples; bits/dim needs one. */
+  model: boolean;
+}
+
+/** Why a metric does not apply to the data, or null when it does. */
+function inapplicable(metric: MetricName, data: EvaluatedData): string | null {
+  const imageOnly = ['fid', 'kid', 'precision', 'recall', 'accuracy', 'bpd'].includes(metric);
+  if (data.kind === 'vector' && imageOnly) {
+    return `'${metric}' applies to image models; for vector data use mmd, swd`;
+  }
+  if (data.kind === 'image' && (metric === 'swd' || metric === 'mmd')) {
+    return `'${metric}' applies to vector (point) data; for images use fid, kid, precision, recall`;
+  }
+  if (metric === 'accuracy' && !data.conditional) {
+    return "'accuracy' needs samples of a class-conditional model (this one has no class labels)";
+  }
+  if (metric === 'bpd' && !data.model) return "'bpd' needs a model (--model DIR), not given images";
+  return null;
+}
+
+/**
+ * The metric names of a comma-separated list, in the order given, without repeats; a UsageError
+ * naming the valid ones for an unknown name or an empty list.
+ */
+export function parseMetricNames(list: string): MetricName[] {
+  const names = list
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name.length > 0);
+  const valid = METRIC_NAMES.join(', ');
+  if (names.length === 0) throw new UsageError(`--metrics: no metric named; valid: ${valid}`);
+  for (const name of names) {
+    if (!(METRIC_NAMES as readonly string[]).includes(name)) {
+      throw new UsageError(`--metrics: unknown metric '${name}'; valid: ${valid}`);
+    }
+  }
+  return [...new Set(names)] as MetricName[];
+}
+
+/** The metrics evaluated when none are named: every cheap one that applies (bits/dim only on request). */
+export function defaultMetrics(data: EvaluatedData): MetricName[] {
+  if (data.kind === 'vector') return ['mmd', 'swd'];
+  return data.conditional
+    ? ['fid', 'kid', 'precision', 'recall', 'accuracy']
+    : ['fid', 'kid', 'precision', 'recall'];
+}
+
+/** Throws a UsageError for the first metric that does not apply to the data. */
+export function checkMetricsApply(metrics: readonly MetricName[], data: EvaluatedData): void {
+  for (const metric of metrics) {
+    const reason = inapplicable(metric, data);
+    if (reason) throw new UsageError(`--metrics: ${reason}`);
+  }
+}
+
+/** The keys of `metricValues` each selectable metric reports. */
+const METRIC_KEYS: Record<MetricName, readonly string[]> = {
+  fid: ['fid'],
+  kid: ['kid', 'kid_std'],
+  precision: ['precision'],
+  recall: ['recall'],
+  accuracy: ['class_accuracy'],
+  mmd: ['mmd2'],
+  swd: ['sliced_wasserstein'],
+  bpd: [],
+};
 
 /** Distances between two point clouds (vector data). */
 export interface VectorMetrics {
@@ -82,7 +161,7 @@ interface ReportBase {
 /** What `evaluatePipeline` / `evaluateSamples` return: the metrics for the kind of data. */
 export type EvaluationReport =
   | (ReportBase & { kind: 'vector'; metrics: VectorMetrics })
-  | (ReportBase & { kind: 'image'; metrics: ImageMetrics });
+  | (ReportBase & { kind: 'image'; featureSpace?: string; metrics: ImageMetrics });
 
 /** Held-out data of a dataset: [count, ...shape] flat. */
 export interface ReferenceData {
@@ -182,21 +261,38 @@ function accuracies(
 
 /**
  * FID, KID, precision/recall of MNIST-like images [n, 1, S, S] against reference images, in the
- * classifier's feature space; with `labels` (one per sample) also the class accuracy.
+ * classifier's feature space (or in that of `network`, a user's ONNX feature network, when given);
+ * with `labels` (one per sample) also the class accuracy by the classifier.
  */
 export async function imageMetrics(
   samples: Float32Array,
   reference: Float32Array,
-  classifier: MnistClassifier,
+  classifier: MnistClassifier | null,
   labels?: ArrayLike<number>,
+  network?: FeatureNetwork,
+  imageShape?: readonly number[],
 ): Promise<ImageMetrics> {
-  const dim = classifier.config.featureDim;
-  const generated = await classifier.classify(samples);
-  const fake = await classifier.features(samples);
-  const real = await classifier.features(reference);
+  let dim: number;
+  let fake: Float32Array;
+  let real: Float32Array;
+  if (network) {
+    const shape = imageShape ?? [1, 28, 28];
+    ({ data: fake, dim } = await network.features(samples, shape));
+    ({ data: real } = await network.features(reference, shape));
+  } else {
+    if (!classifier) throw new UsageError('image metrics need the MNIST classifier or a feature network');
+    dim = classifier.config.featureDim;
+    fake = await classifier.features(samples);
+    real = await classifier.features(reference);
+  }
   const kidResult = kid(fake, real, dim, { subsets: KID_SUBSETS, random: new Random(0) });
   const pr = precisionRecall(real, fake, dim, { k: 3 });
-  const accuracy = labels ? accuracies(generated.labels, labels, classifier.config.numClasses) : null;
+  let accuracy: { overall: number; perClass: number[] } | null = null;
+  if (labels) {
+    if (!classifier) throw new UsageError('class accuracy needs the MNIST classifier');
+    const generated = await classifier.classify(samples);
+    accuracy = accuracies(generated.labels, labels, classifier.config.numClasses);
+  }
   return {
     fid: fid(fake, real, dim),
     kid: kidResult.mean,
@@ -216,6 +312,8 @@ export interface SampleEvaluationOptions {
   classifier?: MnistClassifier;
   sampling?: SamplingSettings | null;
   samplingSeconds?: number;
+  /** A user's ONNX feature network for FID/KID/precision/recall (images only; default: the classifier). */
+  features?: FeatureNetwork;
 }
 
 /** Scores given samples [n, ...shape] flat against held-out data of `datasetName`. */
@@ -241,12 +339,26 @@ export async function evaluateSamples(
   if (shape.length === 1) {
     return { ...base, kind: 'vector', metrics: vectorMetrics(samples, reference.data, shape[0]) };
   }
-  const classifier = options.classifier ?? loadClassifier();
+  // The classifier judges class accuracy, and gives the features unless a feature network does.
+  const needsClassifier = !options.features || options.labels !== undefined;
+  const classifier = options.classifier ?? (needsClassifier ? loadClassifier() : null);
   try {
-    const metrics = await imageMetrics(samples, reference.data, classifier, options.labels);
-    return { ...base, kind: 'image', metrics };
+    const metrics = await imageMetrics(
+      samples,
+      reference.data,
+      classifier,
+      options.labels,
+      options.features,
+      shape,
+    );
+    return {
+      ...base,
+      kind: 'image',
+      featureSpace: options.features?.name ?? 'mnist-classifier (64-d penultimate layer)',
+      metrics,
+    };
   } finally {
-    if (!options.classifier) await classifier.dispose();
+    if (!options.classifier) await classifier?.dispose();
   }
 }
 
@@ -277,6 +389,8 @@ export interface PipelineEvaluationOptions {
   guidance?: number;
   seed?: number;
   classifier?: MnistClassifier;
+  /** A user's ONNX feature network for FID/KID/precision/recall (see `SampleEvaluationOptions`). */
+  features?: FeatureNetwork;
 }
 
 /** Balanced labels for a class-conditional network (sample i asks for class i mod classes), else none. */
@@ -314,6 +428,7 @@ export async function evaluatePipeline(options: PipelineEvaluationOptions): Prom
   return evaluateSamples(samples, network.sampleShape, options.dataset, {
     ...(labels ? { labels } : {}),
     ...(options.classifier ? { classifier: options.classifier } : {}),
+    ...(options.features ? { features: options.features } : {}),
     sampling,
     samplingSeconds,
   });
@@ -346,21 +461,33 @@ export function readImageSamples(dir: string): { samples: Float32Array; shape: n
   return { samples: tensor.data, shape: tensor.shape.slice(1) };
 }
 
-/** The metrics of a report as one flat record of numbers (for metrics.jsonl and tables). */
-export function metricValues(report: EvaluationReport): Record<string, number> {
+/**
+ * The metrics of a report as one flat record of numbers (for metrics.jsonl and tables); with
+ * `selection`, only the values of those metrics (KID's spread `kid_std` comes with `kid`).
+ */
+export function metricValues(
+  report: EvaluationReport,
+  selection?: readonly MetricName[],
+): Record<string, number> {
   const { metrics } = report;
+  let values: Record<string, number>;
   if (report.kind === 'vector') {
     const m = metrics as VectorMetrics;
-    return { mmd2: m.mmd2, sliced_wasserstein: m.slicedWasserstein };
+    values = { mmd2: m.mmd2, sliced_wasserstein: m.slicedWasserstein };
+  } else {
+    const m = metrics as ImageMetrics;
+    values = {
+      fid: m.fid,
+      kid: m.kid,
+      precision: m.precision,
+      recall: m.recall,
+      ...(m.classAccuracy === null ? {} : { class_accuracy: m.classAccuracy }),
+    };
+    if (selection) values.kid_std = m.kidStd;
   }
-  const m = metrics as ImageMetrics;
-  return {
-    fid: m.fid,
-    kid: m.kid,
-    precision: m.precision,
-    recall: m.recall,
-    ...(m.classAccuracy === null ? {} : { class_accuracy: m.classAccuracy }),
-  };
+  if (!selection) return values;
+  const keys = new Set(selection.flatMap((name) => METRIC_KEYS[name]));
+  return Object.fromEntries(Object.entries(values).filter(([key]) => keys.has(key)));
 }
 
 /** Settings of `evaluationHook`: the run's model, data, where its metrics go, and how to sample. */

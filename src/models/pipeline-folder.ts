@@ -36,7 +36,7 @@ export const WEIGHTS_NAME = 'diffusion_pytorch_model.safetensors';
 export const SCHEDULER_CONFIG_NAME = 'scheduler_config.json';
 
 /** Network classes diffusers has with the same config; every other one is this project's own. */
-const DIFFUSERS_CLASSES = new Set(['UNet2DModel', 'AutoencoderKL']);
+const DIFFUSERS_CLASSES = new Set(['UNet2DModel', 'UNet2DConditionModel', 'AutoencoderKL']);
 const OWN_LIBRARY = 'diffusion_ts';
 const RESERVED = new Set(['unet', 'scheduler', 'vae', MODEL_INDEX]);
 
@@ -61,6 +61,8 @@ export interface PipelineToSave {
   readonly pipelineClass?: string;
   /** Further files by path relative to the folder (e.g. `training_state/state.json`). */
   readonly extra?: Readonly<Record<string, string | Uint8Array>>;
+  /** Further model_index.json entries (e.g. a `controlnet` component next to its files in `extra`). */
+  readonly indexEntries?: Readonly<Record<string, JsonValue>>;
 }
 
 export interface LoadedPipeline {
@@ -83,6 +85,8 @@ export function modelIndexFor(pipeline: PipelineToSave): ModelIndex {
     scheduler: ['diffusers', pipeline.scheduler.className],
   };
   if (pipeline.vae) index.vae = ['diffusers', pipeline.vae.model.className];
+  for (const [key, value] of Object.entries(pipeline.indexEntries ?? {}))
+    if (!(key in index)) index[key] = value;
   return index as ModelIndex;
 }
 
@@ -112,13 +116,12 @@ function checkedExtraPath(path: string): string {
   return clean;
 }
 
-/** Writes the pipeline folder at `dir`, replacing any folder there as one atomic step. */
-export function savePipeline(dir: string, pipeline: PipelineToSave): void {
+/** Every file of the pipeline folder as [relative path, contents], serialised in memory. */
+export function pipelineFiles(pipeline: PipelineToSave): [string, string | Uint8Array][] {
   const { network, params, scheduler, vae } = pipeline;
   const extras = Object.entries(pipeline.extra ?? {}).map(
     ([path, data]) => [checkedExtraPath(path), data] as [string, string | Uint8Array],
   );
-  // Serialise before touching the disk: a bad tensor fails here and nothing is written.
   const files: [string, string | Uint8Array][] = [
     [MODEL_INDEX, `${stringifyJson(modelIndexFor(pipeline), { indent: 2, sortKeys: true })}\n`],
     [join('unet', CONFIG_NAME), configText(network.className, network.config)],
@@ -132,6 +135,13 @@ export function savePipeline(dir: string, pipeline: PipelineToSave): void {
       [join('vae', WEIGHTS_NAME), weightsToBytes(checkedParams(vae.model.paramTypes(), vae.params, 'vae'))],
     );
   }
+  return files;
+}
+
+/** Writes the pipeline folder at `dir`, replacing any folder there as one atomic step. */
+export function savePipeline(dir: string, pipeline: PipelineToSave): void {
+  // Serialise before touching the disk: a bad tensor fails here and nothing is written.
+  const files = pipelineFiles(pipeline);
   writeDirAtomic(dir, (temp) => {
     for (const [path, data] of files) writeFileAtomic(join(temp, path), data);
   });

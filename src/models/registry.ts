@@ -10,6 +10,8 @@ import type { DenoiserNetwork } from './types.js';
 import { UNet2DModel } from './unet2d.js';
 import { MLPDenoiser } from './mlp.js';
 import { UNet1DModel } from './unet1d.js';
+import { ForecastUNet1DModel } from './forecast-unet1d.js';
+import { UNet2DConditionModel } from './unet2d-condition.js';
 
 type NetworkBuilder = (config: Record<string, unknown>) => DenoiserNetwork;
 
@@ -18,6 +20,8 @@ const BUILDERS: Readonly<Record<string, NetworkBuilder>> = {
   UNet2DModel: (config) => new UNet2DModel(config),
   MLPDenoiser: (config) => new MLPDenoiser(config),
   UNet1DModel: (config) => new UNet1DModel(config),
+  ForecastUNet1DModel: (config) => new ForecastUNet1DModel(config),
+  UNet2DConditionModel: (config) => new UNet2DConditionModel(config),
 };
 
 /** The `_class_name` values a config may carry. */

@@ -27,6 +27,19 @@ export interface DenoiserInputs {
    * and `mid_block_additional_residual`).
    */
   controlResiduals?: ControlResiduals;
+  /**
+   * Observed values a conditional network sees beside the noisy sample, [batch, ...conditioningInput.shape]
+   * (e.g. a forecasting window's known past and its mask); present only for networks with `conditioningInput`.
+   */
+  conditioning?: Tensor;
+}
+
+/** What a network conditioned on observed values needs from training (see DenoiserInputs.conditioning). */
+export interface ConditioningSpec {
+  /** Shape of one example's conditioning, without the batch axis. */
+  readonly shape: readonly number[];
+  /** The conditioning for a batch of `batch` clean training examples x₀ (host side, may draw from `random`). */
+  fromClean(clean: Float32Array, batch: number, random: Random): Float32Array;
 }
 
 export interface ControlResiduals {
@@ -43,6 +56,8 @@ export interface DenoiserNetwork<Config = unknown> {
   readonly sampleShape: readonly number[];
   /** Number of class embeddings (diffusers' `num_class_embeds`), or null when unconditional. */
   readonly numClassEmbeds: number | null;
+  /** Set for networks conditioned on observed values (DenoiserInputs.conditioning); absent otherwise. */
+  readonly conditioningInput?: ConditioningSpec;
   paramTypes(): Record<string, TensorType>;
   /** Deterministic initialisation with PyTorch's default schemes for each layer type. */
   init(random: Random): Params;

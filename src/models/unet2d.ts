@@ -346,14 +346,45 @@ function checkSample(config: UNet2DConfig, sample: Tensor): void {
   }
 }
 
-function buildUNet(config: UNet2DConfig): {
-  specs: ParamSpecs;
-  forward: (params: ParamTensors, inputs: DenoiserInputs) => Tensor;
-} {
+/**
+ * The encoder half of the U-Net — time (and class) embedding, `conv_in`, the down blocks and the mid
+ * block — with UNet2DModel's parameter names. Exported for ControlNetModel, which copies it.
+ */
+export interface UNetEncoder {
+  readonly specs: ParamSpecs;
+  /** Time embedding plus class embedding: [batch, temb]. */
+  embed(params: ParamTensors, inputs: DenoiserInputs): Tensor;
+  /** `conv_in` on the (optionally centred) sample. */
+  stem(params: ParamTensors, sample: Tensor): Tensor;
+  /** The down path from the stem output: its last output and every skip (the stem output first). */
+  down(params: ParamTensors, stem: Tensor, temb: Tensor): { h: Tensor; skips: Tensor[] };
+  /** The mid block, or the identity when mid_block_type is null. */
+  mid(params: ParamTensors, h: Tensor, temb: Tensor): Tensor;
+  readonly hasMid: boolean;
+}
+
+/** Norm groups of the resnets: norm_num_groups, or diffusers' fallback when it is null. */
+function normGroups(config: UNet2DConfig): number {
+  return config.norm_num_groups ?? Math.min(Math.floor(config.block_out_channels[0] / 4), 32);
+}
+
+const tembChannelsOf = (config: UNet2DConfig): number =>
+  config.time_embedding_dim ?? 4 * config.block_out_channels[0];
+
+function levelOptions(config: UNet2DConfig, type: string, i: number): LevelOptions {
+  return {
+    config,
+    tembChannels: tembChannelsOf(config),
+    groups: normGroups(config),
+    withAttention: type.startsWith('Attn'),
+    resample: i < config.block_out_channels.length - 1,
+  };
+}
+
+export function unetEncoder(config: UNet2DConfig): UNetEncoder {
   const channels = config.block_out_channels;
   const levels = channels.length;
-  const groups = config.norm_num_groups ?? Math.min(Math.floor(channels[0] / 4), 32);
-  const tembChannels = config.time_embedding_dim ?? 4 * channels[0];
+  const tembChannels = tembChannelsOf(config);
   const proj = timeProjection(config);
   const timeMlp = timestepEmbedding('time_embedding', proj.dim, tembChannels);
   const classEmbedding =
@@ -361,45 +392,23 @@ function buildUNet(config: UNet2DConfig): {
       ? null
       : embedding('class_embedding', config.num_class_embeds, tembChannels);
   const convIn = conv2d('conv_in', config.in_channels, channels[0], { kernelSize: 3, padding: 1 });
-  const level = (type: string, i: number): LevelOptions => ({
-    config,
-    tembChannels,
-    groups,
-    withAttention: type.startsWith('Attn'),
-    resample: i < levels - 1,
-  });
   const downs = config.down_block_types.map((type, i) =>
-    downBlock(`down_blocks.${i}`, channels[Math.max(i - 1, 0)], channels[i], level(type, i)),
+    downBlock(`down_blocks.${i}`, channels[Math.max(i - 1, 0)], channels[i], levelOptions(config, type, i)),
   );
-  const mid =
-    config.mid_block_type === null ? null : midBlock('mid_block', channels[levels - 1], level('', levels));
-  const reversed = [...channels].reverse();
-  const ups = config.up_block_types.map((type, i) =>
-    upBlock(
-      `up_blocks.${i}`,
-      {
-        input: reversed[Math.min(i + 1, levels - 1)],
-        output: reversed[i],
-        prevOutput: reversed[Math.max(i - 1, 0)],
-      },
-      level(type, i),
-    ),
-  );
-  const normOut = groupNorm('conv_norm_out', groups, channels[0], config.norm_eps);
-  const convOut = conv2d('conv_out', channels[0], config.out_channels, { kernelSize: 3, padding: 1 });
+  const midLayer =
+    config.mid_block_type === null
+      ? null
+      : midBlock('mid_block', channels[levels - 1], levelOptions(config, '', levels));
   const specs = mergeSpecs(
     proj.layer?.specs ?? {},
     timeMlp.specs,
     classEmbedding?.specs ?? {},
     convIn.specs,
     ...downs.map((d) => d.specs),
-    mid?.specs ?? {},
-    ...ups.map((u) => u.specs),
-    normOut.specs,
-    convOut.specs,
+    midLayer?.specs ?? {},
   );
 
-  const timeEmbedding = (params: ParamTensors, inputs: DenoiserInputs): Tensor => {
+  const embed = (params: ParamTensors, inputs: DenoiserInputs): Tensor => {
     const t = inputs.timestep;
     const projected =
       config.time_embedding_type === 'positional'
@@ -419,19 +428,89 @@ function buildUNet(config: UNet2DConfig): {
     }
     return add(emb, classEmbedding.apply(params, inputs.classLabels));
   };
-
-  const forward = (params: ParamTensors, inputs: DenoiserInputs): Tensor => {
-    checkSample(config, inputs.sample);
-    const temb = timeEmbedding(params, inputs);
-    const x = config.center_input_sample ? sub(mul(inputs.sample, 2), 1) : inputs.sample;
-    let h = convIn.apply(params, x);
+  const stem = (params: ParamTensors, sample: Tensor): Tensor =>
+    convIn.apply(params, config.center_input_sample ? sub(mul(sample, 2), 1) : sample);
+  const down = (params: ParamTensors, stemOut: Tensor, temb: Tensor) => {
+    let h = stemOut;
     const skips: Tensor[] = [h];
-    downs.forEach((down, i) => {
-      const out = inBlock(`down_blocks.${i}`, () => down.apply(params, h, temb));
+    downs.forEach((block, i) => {
+      const out = inBlock(`down_blocks.${i}`, () => block.apply(params, h, temb));
       h = out.h;
       skips.push(...out.skips);
     });
-    if (mid) h = inBlock('mid_block', () => mid.apply(params, h, temb));
+    return { h, skips };
+  };
+  const mid = (params: ParamTensors, h: Tensor, temb: Tensor): Tensor =>
+    midLayer ? inBlock('mid_block', () => midLayer.apply(params, h, temb)) : h;
+  return { specs, embed, stem, down, mid, hasMid: midLayer !== null };
+}
+
+/** Shapes of two tensors agree, or a ShapeError naming the control residual. */
+function checkResidual(what: string, residual: Tensor, target: Tensor): void {
+  const same =
+    residual.rank === target.rank && residual.shape.every((d, i) => d === target.shape[i]);
+  if (!same) {
+    throw new ShapeError(
+      `UNet2DModel: control residual ${what} has shape [${residual.shape.join(', ')}], the U-Net needs [${target.shape.join(', ')}]`,
+      { hint: 'build the ControlNet from this U-Net (ControlNetModel.fromUNet) and feed it the same sample' },
+    );
+  }
+}
+
+/**
+ * Skips and mid output with a ControlNet's residuals added (diffusers' `down_block_additional_residuals`
+ * and `mid_block_additional_residual`: one residual per skip in down-path order, one for the mid output).
+ */
+function withResiduals(
+  residuals: DenoiserInputs['controlResiduals'],
+  skips: Tensor[],
+  h: Tensor,
+  hasMid: boolean,
+): { skips: Tensor[]; h: Tensor } {
+  if (!residuals) return { skips, h };
+  if (residuals.down.length !== skips.length) {
+    throw new ShapeError(
+      `UNet2DModel: got ${residuals.down.length} control residuals for ${skips.length} skip connections`,
+      { hint: 'build the ControlNet from this U-Net (ControlNetModel.fromUNet)' },
+    );
+  }
+  if (!hasMid) throw new ShapeError('UNet2DModel: a control mid residual needs a mid block');
+  residuals.down.forEach((r, i) => checkResidual(`down[${i}]`, r, skips[i]));
+  checkResidual('mid', residuals.mid, h);
+  return { skips: skips.map((s, i) => add(s, residuals.down[i])), h: add(h, residuals.mid) };
+}
+
+function buildUNet(config: UNet2DConfig): {
+  specs: ParamSpecs;
+  forward: (params: ParamTensors, inputs: DenoiserInputs) => Tensor;
+} {
+  const channels = config.block_out_channels;
+  const levels = channels.length;
+  const groups = normGroups(config);
+  const encoder = unetEncoder(config);
+  const reversed = [...channels].reverse();
+  const ups = config.up_block_types.map((type, i) =>
+    upBlock(
+      `up_blocks.${i}`,
+      {
+        input: reversed[Math.min(i + 1, levels - 1)],
+        output: reversed[i],
+        prevOutput: reversed[Math.max(i - 1, 0)],
+      },
+      levelOptions(config, type, i),
+    ),
+  );
+  const normOut = groupNorm('conv_norm_out', groups, channels[0], config.norm_eps);
+  const convOut = conv2d('conv_out', channels[0], config.out_channels, { kernelSize: 3, padding: 1 });
+  const specs = mergeSpecs(encoder.specs, ...ups.map((u) => u.specs), normOut.specs, convOut.specs);
+
+  const forward = (params: ParamTensors, inputs: DenoiserInputs): Tensor => {
+    checkSample(config, inputs.sample);
+    const temb = encoder.embed(params, inputs);
+    const down = encoder.down(params, encoder.stem(params, inputs.sample), temb);
+    const mid = encoder.mid(params, down.h, temb);
+    const { skips, h: midOut } = withResiduals(inputs.controlResiduals, down.skips, mid, encoder.hasMid);
+    let h = midOut;
     ups.forEach((up, i) => {
       const own = skips.splice(skips.length - up.numResnets, up.numResnets);
       h = inBlock(`up_blocks.${i}`, () => up.apply(params, h, own, temb));

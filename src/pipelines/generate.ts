@@ -4,7 +4,9 @@
  * registry sampler calls, and run from seeded N(0, I) noise. Class labels condition the network; with
  * a guidance scale s the conditional and unconditional (null-class) predictions come from ONE batched
  * call and combine as ε̃ = ε_u + s (ε_c − ε_u) (Ho & Salimans 2022, eq. 6): s = 0 is unconditional,
- * s = 1 conditional, s > 1 guided.
+ * s = 1 conditional, s > 1 guided. With a `control` (a ControlNet, its weights, conditioning images
+ * and a scale) the ControlNet's residuals join every network call (Zhang et al. 2023); the conditioning
+ * images repeat over the guided batch's halves.
  *
  * This module must not train, write files or choose a sampler's maths; it only drives the registry.
  */
@@ -19,9 +21,20 @@ import { randomNoiseSource } from '../diffusion/samplers/common.js';
 import { samplerSetup } from '../diffusion/samplers/registry.js';
 import type { ModelFn, StepCallback } from '../diffusion/samplers/types.js';
 import type { SchedulerConfig } from '../diffusion/scheduler-config.js';
+import type { ControlNetModel } from '../models/controlnet.js';
 import type { DenoiserNetwork, Params, ParamTensors } from '../models/types.js';
 import { ConfigError, UsageError } from '../util/errors.js';
 import { Random } from '../util/random.js';
+
+/** Spatial conditioning through a ControlNet trained for the network. */
+export interface ControlOptions {
+  network: ControlNetModel;
+  params: Params;
+  /** Conditioning images in [0, 1]: one for all samples [1, ...conditionShape] or one per sample. */
+  condition: Float32Array;
+  /** Multiplies every residual (diffusers' `controlnet_conditioning_scale`); default 1. */
+  scale?: number;
+}
 
 export interface GenerateOptions {
   network: DenoiserNetwork;
@@ -47,6 +60,8 @@ export interface GenerateOptions {
    */
   denoiser?: CompiledDenoiser;
   callback?: StepCallback;
+  /** A ControlNet and its condition; with `denoiser`, pass it to `compiledDenoiser` instead. */
+  control?: ControlOptions;
 }
 
 /** Labels per sample, checked against the network's real classes (the last embedding is the null class). */
@@ -80,27 +95,54 @@ export interface CompiledDenoiser {
   dispose: () => Promise<void>;
 }
 
+/** Weights up to this many bytes are frozen into the compiled model (protobuf's limit is 2 GB). */
+const MAX_FROZEN_BYTES = 1.9e9;
+
+const weightBytes = (params: Params): number =>
+  Object.values(params).reduce((total, p) => total + p.data.byteLength, 0);
+
 /** The network compiled once with frozen weights, as a function of (x_t, t, labels) for any batch size. */
 export function compiledDenoiser(
-  options: Pick<GenerateOptions, 'network' | 'params' | 'numSamples'>,
+  options: Pick<GenerateOptions, 'network' | 'params' | 'numSamples' | 'control'>,
   runtime: Runtime,
 ): CompiledDenoiser {
-  const { network, params } = options;
+  const { network, params, control } = options;
   const conditional = network.numClassEmbeds !== null;
-  const fn = (inputs: { params: ParamTensors; sample: Tensor; timestep: Tensor; classLabels?: Tensor }) =>
-    network.apply(inputs.params, inputs);
+  type Inputs = { params: ParamTensors; sample: Tensor; timestep: Tensor; classLabels?: Tensor };
+  type ControlInputs = Inputs & { control: ParamTensors; condition: Tensor };
+  const fn = control
+    ? (inputs: ControlInputs) => {
+        const { condition, control: weights, ...rest } = inputs;
+        const residuals = control.network.apply(weights, rest, condition, control.scale ?? 1);
+        return network.apply(rest.params, { ...rest, controlResiduals: residuals });
+      }
+    : (inputs: Inputs) => network.apply(inputs.params, inputs);
   const types = (batch: number) => ({
     params: network.paramTypes() as TypeTree,
     sample: { shape: [batch, ...network.sampleShape], dtype: 'float32' as const },
     timestep: { shape: [batch], dtype: 'float32' as const },
     ...(conditional ? { classLabels: { shape: [batch], dtype: 'int64' as const } } : {}),
+    ...(control
+      ? {
+          control: control.network.paramTypes() as TypeTree,
+          condition: { shape: [batch, ...control.network.conditionShape], dtype: 'float32' as const },
+        }
+      : {}),
   });
-  const compiled = runtime.compile(fn as never, types(options.numSamples), { frozen: { params } as never });
+  const weights = control ? { params, control: control.params } : { params };
+  // One ONNX protobuf holds at most 2 GB: larger weights (an SD-sized U-Net) stay inputs fed each call.
+  const freeze = weightBytes(params) + (control ? weightBytes(control.params) : 0) <= MAX_FROZEN_BYTES;
+  const compiled = runtime.compile(
+    fn as never,
+    types(options.numSamples),
+    freeze ? { frozen: weights as never } : {},
+  );
   const perSample = network.sampleShape.reduce((a, b) => a * b, 1);
   const denoise: Denoise = async (sample, timestep, labels) => {
     const batch = sample.length / perSample;
     // Explicit shapes: the compiled function retraces (once, then cached) for each new batch size.
     const inputs: Record<string, unknown> = {
+      ...(freeze ? {} : weights),
       sample: { data: sample, shape: [batch, ...network.sampleShape], dtype: 'float32' },
       timestep: { data: new Float32Array(batch).fill(timestep), shape: [batch], dtype: 'float32' },
     };
@@ -109,10 +151,26 @@ export function compiledDenoiser(
       const data = labels ?? new BigInt64Array(batch).fill(BigInt(network.numClassEmbeds! - 1));
       inputs.classLabels = { data, shape: [batch], dtype: 'int64' };
     }
+    if (control) inputs.condition = conditionBatch(control, batch);
     const out = (await compiled.run(inputs as never)) as HostTensor;
     return out.data as Float32Array;
   };
   return { denoise, dispose: () => compiled.dispose() };
+}
+
+/** The conditioning images repeated to `batch` rows (one image for all, or one per sample per half). */
+function conditionBatch(control: ControlOptions, batch: number): HostTensor {
+  const shape = control.network.conditionShape;
+  const per = shape.reduce((a, b) => a * b, 1);
+  const given = control.condition.length / per;
+  if (!Number.isInteger(given) || given < 1 || batch % given !== 0) {
+    throw new ConfigError(
+      `control: ${control.condition.length} condition values are not 1 or ${batch} images of shape [${shape.join(', ')}]`,
+    );
+  }
+  const data = new Float32Array(batch * per);
+  for (let i = 0; i < batch; i += given) data.set(control.condition, i * per);
+  return { data, shape: [batch, ...shape], dtype: 'float32' };
 }
 
 /** The ModelFn for the sampler: plain conditional/unconditional, or CFG over one doubled batch. */
@@ -143,6 +201,19 @@ export function guidedModel(
   };
 }
 
+/** A ConfigError unless the control's conditioning images fit (1 or numSamples) and its scale is finite. */
+function checkControl(control: ControlOptions, numSamples: number): void {
+  const per = control.network.conditionShape.reduce((a, b) => a * b, 1);
+  const given = control.condition.length / per;
+  if (given !== 1 && given !== numSamples) {
+    throw new ConfigError(
+      `control: got ${control.condition.length} condition values; need 1 or ${numSamples} images of shape [${control.network.conditionShape.join(', ')}]`,
+    );
+  }
+  if (!Number.isFinite(control.scale ?? 1))
+    throw new ConfigError(`control scale must be a finite number, got ${control.scale}`);
+}
+
 /** `numSamples` samples, flat [numSamples, ...sampleShape]. */
 export async function generate(options: GenerateOptions): Promise<Float32Array> {
   const { network, numSamples, numSteps, temperature = 1, guidance = 1 } = options;
@@ -155,6 +226,13 @@ export async function generate(options: GenerateOptions): Promise<Float32Array> 
   if (!Number.isFinite(guidance))
     throw new ConfigError(`guidance scale must be a finite number, got ${guidance}`);
   const labels = labelsFor(options);
+  if (options.control) {
+    if (options.denoiser)
+      throw new ConfigError(
+        'control: compile it into the denoiser (compiledDenoiser) instead of passing both',
+      );
+    checkControl(options.control, numSamples);
+  }
   const { entry, config } = samplerSetup(
     options.sampler ?? options.schedulerConfig.className,
     options.schedulerConfig,

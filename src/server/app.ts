@@ -5,7 +5,7 @@
  * the app is a graceful shutdown: fastify answers new requests with 503 while the queue cancels (or,
  * with `shutdown: 'finish'`, lets finish) the jobs it holds, so open event streams end with their
  * job's last event before the server stops. The editing routes take base64 image uploads checked
- * against `uploads` before decoding, `timeouts` bound how long a slow client is waited for, and
+ * against `uploads` before decoding, the model's files are served read-only for the playground, `timeouts` bound how long a slow client is waited for, and
  * `staticDir` (the built playground) is served at `/`.
  *
  * This module must not load models or listen on a port; the caller does both.
@@ -19,6 +19,7 @@ import { registerGenerateRoutes } from './routes/generate.js';
 import { registerEditRoutes } from './routes/edit.js';
 import { registerInfoRoutes } from './routes/info.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerModelFileRoutes } from './routes/model-files.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 import { registerStaticFiles } from './static.js';
 import { DEFAULT_TIMEOUTS, fastifyTimeoutOptions, type ServerTimeouts } from './timeouts.js';
@@ -45,7 +46,8 @@ export interface AppOptions {
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const context = serverContext(options.pipeline, limits, options.runtime, options.queue);
+  const uploads: UploadLimits = { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads };
+  const context = serverContext(options.pipeline, limits, options.runtime, options.queue, uploads);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: limits.bodyLimit,
@@ -63,9 +65,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     }),
   );
   registerInfoRoutes(app, context);
+  registerModelFileRoutes(app, context);
   registerGenerateRoutes(app, context);
   registerJobRoutes(app, context);
-  registerEditRoutes(app, context, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads });
+  registerEditRoutes(app, context, uploads);
   if (options.staticDir !== undefined) registerStaticFiles(app, options.staticDir);
   app.addHook('onReady', () => context.jobs.ready());
   app.addHook('preClose', () => context.close(options.shutdown ?? 'cancel'));

@@ -1,8 +1,9 @@
 /**
  * What every route of the HTTP service shares: the pipeline loaded once at start-up, the limits, the
  * in-process job queue, `submit`, which validates a generation body and queues it there, and `jobs`,
- * the queue that `/v1/jobs` uses — the same in-process queue by default, or a Redis queue shared by
- * several instances (`queue: 'redis://…'`). Routes receive this object instead of reaching for
+ * the queue that `/v1/jobs` uses for every job kind (generation, and the editing tasks of
+ * routes/edit.ts) — the same in-process queue by default, or a Redis queue shared by several
+ * instances (`queue: 'redis://…'`). Routes receive this object instead of reaching for
  * globals, so a test builds as many independent apps as it likes.
  *
  * This module must not register routes or handle HTTP; it only wires the shared pieces.
@@ -13,7 +14,10 @@ import type { LoadedPipeline } from '../models/pipeline-folder.js';
 import { runGeneration, type GenerationResult } from './generation.js';
 import { JobQueue, type Job, type JobProgress } from './jobs.js';
 import { generationJobs, type GenerationJobs, type JobSnapshot } from './queue/index.js';
+import { splitJobKind, type JobRequest } from './job-requests.js';
+import { editTaskOf, runEditTask } from './routes/edit.js';
 import { checkAgainstModel, parseGenerateBody, type GenerateBody, type ServerLimits } from './schemas.js';
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './uploads.js';
 
 export interface ServerContext {
   readonly pipeline: LoadedPipeline;
@@ -25,7 +29,9 @@ export interface ServerContext {
   submit(body: unknown): Job<GenerationResult>;
   /** The queue of `/v1/jobs`: `queue` itself, or a Redis queue shared by several instances. */
   readonly jobs: GenerationJobs;
-  /** Validates `body` like `submit` and queues it on `jobs`. */
+  /** Limits of the image uploads of editing requests. */
+  readonly uploads: UploadLimits;
+  /** Validates `body` (`{ kind, ...fields }`, as the route of that kind) and queues it on `jobs`. */
   submitJob(body: unknown): Promise<JobSnapshot>;
   /** Closes both queues: refuses new jobs and cancels (or finishes) the ones this instance runs. */
   close(mode: 'cancel' | 'finish'): Promise<void>;
@@ -36,6 +42,7 @@ export function serverContext(
   limits: ServerLimits,
   runtime?: Runtime,
   queueUrl?: string,
+  uploads: UploadLimits = DEFAULT_UPLOAD_LIMITS,
 ): ServerContext {
   const queue = new JobQueue<GenerationResult>({
     concurrency: limits.concurrency,
@@ -49,8 +56,12 @@ export function serverContext(
     checkAgainstModel(body, pipeline.network, latent);
     return body;
   };
-  const run = (body: GenerateBody, signal: AbortSignal, report: (p: JobProgress) => void) =>
-    runGeneration(pipeline, body, { signal, report, denoiser });
+  // Editing tasks read the context (model, limits, compiled network), built below; `run` is only
+  // called once a job runs, after that.
+  const run = (request: JobRequest, signal: AbortSignal, report: (p: JobProgress) => void) =>
+    request.kind === 'generate'
+      ? runGeneration(pipeline, request.body, { signal, report, denoiser })
+      : runEditTask(editTaskOf(request.kind, context, request.body, uploads), signal, report);
   const jobs = generationJobs({
     pipeline,
     limits,
@@ -58,21 +69,27 @@ export function serverContext(
     run,
     ...(queueUrl !== undefined ? { url: queueUrl } : {}),
   });
-  return {
+  const context: ServerContext = {
     pipeline,
     limits,
     queue,
     denoiser,
     jobs,
+    uploads,
     submit(raw) {
       const body = validated(raw);
-      return queue.submit((signal, report) => run(body, signal, report));
+      return queue.submit((signal, report) => run({ kind: 'generate', body }, signal, report));
     },
     async submitJob(raw) {
-      return jobs.submit(validated(raw));
+      const { kind, body } = splitJobKind(raw);
+      if (kind === 'generate') return jobs.submit({ kind, body: validated(body) });
+      // Validated (and its images decoded) now, so a bad body is a 400 here, not a failed job later.
+      editTaskOf(kind, context, body, uploads);
+      return jobs.submit({ kind, body: body ?? {} });
     },
     async close(mode) {
       await Promise.all([queue.close(mode), jobs.close(mode)]);
     },
   };
+  return context;
 }

@@ -20,6 +20,8 @@ export interface NoisedBatch {
   target: Float32Array;
   weight: Float32Array;
   classLabels?: BigInt64Array;
+  /** Observed values for a network with `conditioningInput` (DenoiserInputs.conditioning). */
+  conditioning?: Float32Array;
 }
 
 export interface NoisingSetup {

@@ -85,6 +85,8 @@ function batchTypes(network: DenoiserNetwork, settings: StepSettings): Record<st
     weight: { shape: [b], dtype: 'float32' },
   };
   if (settings.classConditional) types.classLabels = { shape: [b], dtype: 'int64' };
+  if (network.conditioningInput)
+    types.conditioning = { shape: [b, ...network.conditioningInput.shape], dtype: 'float32' };
   return types;
 }
 
@@ -94,6 +96,7 @@ function weightedLoss(network: DenoiserNetwork, params: ParamTensors, batch: Rec
     sample: batch.sample,
     timestep: batch.timestep,
     ...(batch.classLabels ? { classLabels: batch.classLabels } : {}),
+    ...(batch.conditioning ? { conditioning: batch.conditioning } : {}),
   });
   const diff = sub(prediction, batch.target);
   const ones = network.sampleShape.map(() => 1);

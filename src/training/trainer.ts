@@ -11,14 +11,14 @@
  * passes hooks for writing sampling weights and sample images.
  */
 import { performance } from 'node:perf_hooks';
-import { BatchIterator, type Dataset } from '../data/dataset.js';
+import { BatchIterator, type Batch, type Dataset } from '../data/dataset.js';
 import { alphasCumprod, betaSchedule } from '../diffusion/schedules.js';
 import { hostCopy, hostZeros, OrtNodeRuntime, type Runtime, type TypeTree } from '../engine/index.js';
 import type { DenoiserNetwork, Params } from '../models/types.js';
 import { ConfigError, NumericError } from '../util/errors.js';
 import { assertWritableDir } from '../util/fs.js';
 import { Random } from '../util/random.js';
-import { noisedBatch, type NoisingSetup } from './batch.js';
+import { noisedBatch, type NoisedBatch, type NoisingSetup } from './batch.js';
 import { loadTrainingState, saveTrainingState, type Checkpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { learningRate, type LrSchedule } from './lr.js';
@@ -109,6 +109,20 @@ export function checkCompatible(config: TrainConfig, network: DenoiserNetwork, d
       `a class-conditional network needs ${dataset.numClasses + 1} class embeddings (${dataset.numClasses} classes + the null class), got ${network.numClassEmbeds}`,
     );
   }
+}
+
+/** The noised batch, plus the observed values a network with `conditioningInput` sees (drawn after the noise). */
+function conditionedBatch(
+  network: DenoiserNetwork,
+  batch: Batch,
+  size: number,
+  setup: NoisingSetup,
+  random: Random,
+): NoisedBatch {
+  const noised = noisedBatch(batch, size, setup, random);
+  if (network.conditioningInput)
+    noised.conditioning = network.conditioningInput.fromClean(batch.x, size, random);
+  return noised;
 }
 
 function lrSchedule(config: TrainConfig): LrSchedule {
@@ -211,7 +225,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const step = run.step + 1;
       const batches = Array.from({ length: config.gradientAccumulation }, () =>
-        noisedBatch(run.iterator.next()!, config.batchSize, setup, run.random),
+        conditionedBatch(network, run.iterator.next()!, config.batchSize, setup, run.random),
       );
       const lr = learningRate(schedule, step);
       const out = await compiled.run(run.state, batches, step, lr);

@@ -15,7 +15,7 @@ import {
   type MixtureParams,
 } from '../../src/diffusion/oracle.js';
 import { withSchedulerFields, type SchedulerConfig } from '../../src/diffusion/scheduler-config.js';
-import { trainingAlphasCumprod } from '../../src/diffusion/timesteps.js';
+import { trainingAlphasCumprod, type TrainingScheduleConfig } from '../../src/diffusion/timesteps.js';
 import { randomNoiseSource } from '../../src/diffusion/samplers/common.js';
 import { samplerSetup, type SamplerEntry } from '../../src/diffusion/samplers/registry.js';
 import type { ModelFn, NoiseSource, PredictionType } from '../../src/diffusion/samplers/types.js';
@@ -58,7 +58,7 @@ export function oracleSetup(
   const fields = { ...ORACLE_SCHEDULE, predictionType };
   const config = withSchedulerFields(defaults, fields as never) as SchedulerConfig;
   const model = mixtureModelFn(TEST_MIXTURE, {
-    alphasCumprod: trainingAlphasCumprod(config),
+    alphasCumprod: trainingAlphasCumprod(config as TrainingScheduleConfig),
     predictionType,
   });
   return { entry, config, model };

@@ -8,7 +8,7 @@ import { randomNoiseSource, thresholded } from '../../src/diffusion/samplers/com
 import { pndmTimesteps } from '../../src/diffusion/samplers/pndm.js';
 import { resolveSampler, sample, samplerNames, samplerSetup } from '../../src/diffusion/samplers/registry.js';
 import type { SampleRequest, StepInfo } from '../../src/diffusion/samplers/types.js';
-import { trainingAlphasCumprod } from '../../src/diffusion/timesteps.js';
+import { trainingAlphasCumprod, type TrainingScheduleConfig } from '../../src/diffusion/timesteps.js';
 import { ConfigError, NotFoundError, UsageError } from '../../src/util/errors.js';
 import { Random } from '../../src/util/random.js';
 
@@ -251,7 +251,7 @@ const MIXTURE_STD = Math.sqrt(0.01 + 0.25 - 0.04);
 for (const name of OWN_SAMPLERS) {
   test(`${name} samples the Gaussian mixture its exact denoiser describes`, async () => {
     const { config } = samplerSetup(name);
-    const alphasCumprod = trainingAlphasCumprod(config);
+    const alphasCumprod = trainingAlphasCumprod(config as TrainingScheduleConfig);
     const predictionType = (config as { predictionType: 'epsilon' }).predictionType;
     const count = 2000;
     const random = new Random(11);

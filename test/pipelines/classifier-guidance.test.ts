@@ -29,7 +29,7 @@ import {
   type MixtureParams,
 } from '../../src/diffusion/oracle.js';
 import { noiseLevelFromAlphaCumprod } from '../../src/diffusion/noise-levels.js';
-import { trainingAlphasCumprod } from '../../src/diffusion/timesteps.js';
+import { trainingAlphasCumprod, type TrainingScheduleConfig } from '../../src/diffusion/timesteps.js';
 import type { ModelFn, PredictionType } from '../../src/diffusion/samplers/types.js';
 import { initParams, type Params, type ParamTensors } from '../../src/nn/index.js';
 import {
@@ -187,7 +187,7 @@ async function sampleWith(
 }
 
 function alphasOf(name: string): Float64Array {
-  return trainingAlphasCumprod(oracleSetup(name).config);
+  return trainingAlphasCumprod(oracleSetup(name).config as TrainingScheduleConfig);
 }
 
 test('the engine gradient of the exact classifier matches finite differences and the score difference', async (ctx) => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleMixture } from '../../src/diffusion/oracle.js';
-import { trainingAlphasCumprod } from '../../src/diffusion/timesteps.js';
+import { trainingAlphasCumprod, type TrainingScheduleConfig } from '../../src/diffusion/timesteps.js';
 import { meanSquaredError } from '../../src/metrics/image.js';
 import { estimateNoiseSigma, restore, timestepForSigma } from '../../src/pipelines/restore.js';
 import type { EditSampler } from '../../src/pipelines/img2img.js';
@@ -22,7 +22,7 @@ function sampler(steps = 50): EditSampler {
 }
 
 test('timestepForSigma picks the t whose √(1−ᾱ)/√ᾱ is nearest σ', () => {
-  const alphas = trainingAlphasCumprod(oracleSetup('ddim').config);
+  const alphas = trainingAlphasCumprod(oracleSetup('ddim').config as TrainingScheduleConfig);
   const sigmaAt = (t: number) => Math.sqrt((1 - alphas[t]) / alphas[t]);
   for (const t of [3, 40, 200, 700]) assert.equal(timestepForSigma(alphas, sigmaAt(t)), t);
   const t = timestepForSigma(alphas, 0.1);

@@ -4,17 +4,22 @@
  */
 import type { Command } from 'commander';
 import { register as registerDenoise } from './denoise.js';
+import { register as registerDistill } from './distill.js';
 import { register as registerEdit } from './edit.js';
 import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
 import { register as registerGenerateDataset } from './generate-dataset.js';
+import { register as registerForecast } from './forecast.js';
 import { register as registerImpute } from './impute.js';
 import { register as registerInfo } from './info.js';
 import { register as registerInpaint } from './inpaint.js';
 import { register as registerNoise } from './noise.js';
+import { register as registerPlan } from './plan.js';
 import { register as registerSample } from './sample.js';
 import { register as registerTrain } from './train.js';
+import { register as registerTrainControl } from './train-control.js';
 import { register as registerTrainVae } from './train-vae.js';
+import { register as registerTxt2Img } from './txt2img.js';
 import { register as registerServe } from './serve.js';
 
 export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
@@ -22,10 +27,15 @@ export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerServe,
   registerTrain,
   registerTrainVae,
+  registerDistill,
+  registerTrainControl,
   registerSample,
+  registerTxt2Img,
   registerEdit,
   registerInpaint,
   registerImpute,
+  registerForecast,
+  registerPlan,
   registerDenoise,
   registerNoise,
   registerEval,

@@ -3,7 +3,10 @@
  * registered sampler and writes them as a PNG (a scatter plot for 2-D data, an image grid for images)
  * or, with `--format json`, as numbers (2-D and other vector data). `--class` and `--guidance` drive
  * a class-conditional model (classifier-free guidance); `--temperature` scales the noise. A latent
- * pipeline (one with `vae/`) samples latents and decodes them to images.
+ * pipeline (one with `vae/`) samples latents and decodes them to images. `--control img.png` steers a
+ * folder with a ControlNet (`diffusion train-control`): the picture is resized to the condition's size
+ * and turned into Canny edges (`--control-is-edges`: it already is an edge map, white on black), and
+ * `--control-scale` multiplies the ControlNet's residuals.
  *
  * This command must not train; it reads a pipeline folder and writes one file.
  */
@@ -13,17 +16,20 @@ import { resolveSampler } from '../../diffusion/samplers/registry.js';
 import { tensorToImages, imageGrid, writePng } from '../../io/images.js';
 import { stringifyJson } from '../../io/json.js';
 import { scatterPlot } from '../../io/scatter.js';
+import { loadControlNet } from '../../models/controlnet-folder.js';
 import { loadPipeline } from '../../models/pipeline-folder.js';
 import type { DenoiserNetwork } from '../../models/types.js';
-import { generate } from '../../pipelines/generate.js';
+import { conditionFromImage } from '../../pipelines/control.js';
+import { generate, type ControlOptions } from '../../pipelines/generate.js';
 import { pipelineOutput } from '../../pipelines/latent.js';
 import { readSignalInfo, writeSignalSamples, type SignalInfo } from '../../pipelines/signals.js';
 import { UsageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { trajectoryCollector } from '../../pipelines/trajectory.js';
 import { choiceFlag, integerFlag, numberFlag } from '../flags.js';
-import { checkTrajectoryPath, TRAJECTORY_FRAMES, writeTrajectory } from './edit-common.js';
+import { checkTrajectoryPath, readFlagImage, TRAJECTORY_FRAMES, writeTrajectory } from './edit-common.js';
 import { readRunSummary } from './run-folder.js';
+import { readDistillationInfo } from '../../training/distill.js';
 
 const FORMATS = ['png', 'json', 'csv', 'wav'] as const;
 
@@ -104,8 +110,8 @@ function classIndex(text: string, network: DenoiserNetwork, classNames: readonly
 interface SampleFlags {
   model: string;
   out: string;
-  sampler: string;
-  steps: string;
+  sampler?: string;
+  steps?: string;
   num?: string;
   class?: string;
   guidance?: string;
@@ -113,10 +119,45 @@ interface SampleFlags {
   temperature: string;
   format?: string;
   trajectory?: string;
+  control?: string;
+  controlScale?: string;
+  controlIsEdges?: boolean;
+}
+
+/** The ControlNet of the folder with the `--control` picture as its condition, or undefined without one. */
+function controlFlags(flags: SampleFlags): ControlOptions | undefined {
+  if (flags.control === undefined) {
+    if (flags.controlScale !== undefined || flags.controlIsEdges)
+      throw new UsageError('--control-scale and --control-is-edges need --control IMAGE');
+    return undefined;
+  }
+  const scale = numberFlag('--control-scale', flags.controlScale ?? '1', 0, 10);
+  const control = loadControlNet(flags.model);
+  if (!control) {
+    throw new UsageError(`--control: '${flags.model}' holds no ControlNet`, {
+      hint: 'train one with `diffusion train-control --base DIR --out DIR`',
+    });
+  }
+  const image = readFlagImage(flags.control, 'control');
+  const condition = conditionFromImage(image, control.model.conditionShape, {
+    kind: control.condition,
+    isEdges: flags.controlIsEdges ?? false,
+  });
+  return { network: control.model, params: control.params, condition, scale };
+}
+
+/** The sampler and step count a folder samples with by default: a distilled model's own, else dpmpp_2m at 25. */
+function samplingDefaults(modelDir: string): { sampler: string; steps: string } {
+  const distilled = readDistillationInfo(modelDir);
+  if (!distilled) return { sampler: 'dpmpp_2m', steps: '25' };
+  const sampler = distilled.method === 'progressive' ? 'DDIMScheduler' : 'CMStochasticIterativeScheduler';
+  return { sampler, steps: String(distilled.steps) };
 }
 
 async function runSample(flags: SampleFlags): Promise<void> {
-  const steps = integerFlag('--steps', flags.steps, 1, 10_000);
+  const defaults = samplingDefaults(flags.model);
+  const sampler = flags.sampler ?? defaults.sampler;
+  const steps = integerFlag('--steps', flags.steps ?? defaults.steps, 1, 10_000);
   const seed = integerFlag('--seed', flags.seed, 0);
   const temperature = numberFlag('--temperature', flags.temperature, 0, 10);
   const format = choiceFlag(
@@ -125,13 +166,14 @@ async function runSample(flags: SampleFlags): Promise<void> {
     FORMATS,
   );
   try {
-    resolveSampler(flags.sampler);
+    resolveSampler(sampler);
   } catch (error) {
     throw new UsageError(`--sampler: ${(error as Error).message}`);
   }
   const guidance =
     flags.guidance === undefined ? undefined : numberFlag('--guidance', flags.guidance, 0, 100);
   const { network, params, schedulerConfig, vae } = loadPipeline(flags.model);
+  const control = controlFlags(flags);
   const num = integerFlag('--num', flags.num ?? (isVectorData(network) ? '512' : '16'), 1, 100_000);
   const classLabels =
     flags.class === undefined
@@ -147,20 +189,21 @@ async function runSample(flags: SampleFlags): Promise<void> {
     network,
     params,
     schedulerConfig,
-    sampler: flags.sampler,
+    sampler,
     numSteps: steps,
     numSamples: num,
     seed,
     temperature,
     ...(classLabels !== undefined ? { classLabels } : {}),
     ...(guidance !== undefined ? { guidance } : {}),
+    ...(control ? { control } : {}),
     ...(flags.trajectory !== undefined ? { callback: collector.callback } : {}),
   });
   const output = await pipelineOutput(samples, network.sampleShape, vae);
   writeSamples(flags.out, output.samples, output, format, flags.model);
   if (flags.trajectory !== undefined)
     writeTrajectory(flags.trajectory, collector.frames, network.sampleShape);
-  process.stdout.write(`wrote ${num} samples to ${flags.out} (${flags.sampler}, ${steps} steps)\n`);
+  process.stdout.write(`wrote ${num} samples to ${flags.out} (${sampler}, ${steps} steps)\n`);
 }
 
 export function register(program: Command): void {
@@ -171,10 +214,9 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output file (.png, or .json with --format json)')
     .option(
       '--sampler <name>',
-      'sampler (dpmpp_2m, euler_a, ddim, … or a diffusers scheduler class)',
-      'dpmpp_2m',
+      "sampler (dpmpp_2m, euler_a, ddim, … or a diffusers scheduler class); default dpmpp_2m, or a distilled model's own",
     )
-    .option('--steps <n>', 'sampling steps', '25')
+    .option('--steps <n>', "sampling steps (default 25, or a distilled model's step count)")
     .option('--num <n>', 'number of samples (default 512 points or 16 images)')
     .option('--class <c>', 'class index or name, for class-conditional models')
     .option('--guidance <s>', 'classifier-free guidance scale (1: plain conditional)')
@@ -185,5 +227,8 @@ export function register(program: Command): void {
       '--trajectory <file>',
       `denoising path at ${TRAJECTORY_FRAMES} steps: .png strip (x_t over predicted x₀) or .gif (images)`,
     )
+    .option('--control <image>', 'steer a folder with a ControlNet: picture whose edges the samples follow')
+    .option('--control-scale <s>', "multiplies the ControlNet's residuals (default 1; 0: off)")
+    .option('--control-is-edges', 'the --control picture already is an edge map (white on black)')
     .action(runSample);
 }

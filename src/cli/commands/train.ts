@@ -37,6 +37,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { choiceFlag, integerFlag, numberFlag } from '../flags.js';
 import { checkOutFolder, runFiles, writeSummary } from './run-folder.js';
 import { isSignalData, isVectorData, writeSamples } from './sample.js';
+import { isTextToImageRun, runTextToImageTrain } from './train-text-to-image.js';
 
 const METRICS_NAME = 'metrics.jsonl';
 const SAMPLES_NAME = 'samples.png';
@@ -69,6 +70,7 @@ interface TrainFlags {
   checkpointEvery?: string;
   timeLimit?: string;
   evalEvery?: string;
+  initUnet?: string;
 }
 
 /** The run's config: saved (resume), file or preset, then the flags' overrides, validated. */
@@ -117,7 +119,7 @@ function runConfig(flags: TrainFlags): TrainConfig {
 function networkFor(config: TrainConfig, dataset: Dataset): DenoiserNetwork {
   const fit: Record<string, unknown> = {};
   if (config.model.className === 'MLPDenoiser') fit.in_features = dataset.shape[0];
-  if (config.model.className === 'UNet2DModel' || config.model.className === 'UNet1DModel') {
+  if (['UNet2DModel', 'UNet1DModel', 'ForecastUNet1DModel'].includes(config.model.className)) {
     // [C, H, W] images or [C, L] signals: the last axis is the (square image's / signal's) size.
     const channels = dataset.shape[0];
     const size = dataset.shape[dataset.shape.length - 1];
@@ -135,7 +137,8 @@ function trainedScheduler(config: TrainConfig, network: DenoiserNetwork, latent 
     betaEnd: config.betaEnd,
     betaSchedule: config.betaSchedule,
     predictionType: config.objective,
-    clipSample: !isVectorData(network) && !latent,
+    // Standardised series (a forecasting model's windows) are not confined to [−1, 1].
+    clipSample: !isVectorData(network) && !latent && !network.conditioningInput,
   });
 }
 
@@ -158,6 +161,7 @@ const evaluable = (shape: readonly number[]): boolean =>
   (shape.length === 3 && shape[0] === 1 && shape[1] === shape[2] && [28, 32].includes(shape[1]));
 
 async function runTrain(flags: TrainFlags): Promise<void> {
+  if (isTextToImageRun(flags)) return runTextToImageTrain(flags);
   checkOutFolder(flags.out, flags.resume ?? false);
   const config = runConfig(flags);
   resolveSampler(config.sampler);
@@ -290,5 +294,9 @@ export function register(program: Command): void {
     .option('--eval-every <n>', 'append eval metrics (FID/accuracy or MMD) to metrics.jsonl every N steps')
     .option('--time-limit <minutes>', 'stop after this much training time, finishing as if complete')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end)')
+    .option(
+      '--init-unet <dir>',
+      'text-to-image runs: start the U-Net from the matching weights of this pipeline',
+    )
     .action(runTrain);
 }

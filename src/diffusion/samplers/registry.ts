@@ -16,6 +16,7 @@ import {
   type SchedulerClassName,
 } from '../scheduler-config.js';
 import type { SamplerEntry, SamplerOptions } from './common.js';
+import { CONSISTENCY_SAMPLERS } from './consistency.js';
 import { DDIM_SAMPLERS } from './ddim.js';
 import { DDPM_SAMPLERS } from './ddpm.js';
 import { DEIS_SAMPLERS } from './deis.js';
@@ -47,6 +48,7 @@ const ENTRIES: readonly SamplerEntry[] = [
   ...DPM_SOLVER_SAMPLERS,
   ...UNIPC_SAMPLERS,
   ...DEIS_SAMPLERS,
+  ...CONSISTENCY_SAMPLERS,
 ];
 
 /** Lower case, with `-` and spaces read as `_`: `DPM++ 2M`-style names, `euler-a` and `Euler_A` all meet. */

@@ -26,7 +26,7 @@ export function localGenerationJobs(queue: JobQueue<GenerationResult>, run: RunG
   return {
     kind: 'memory',
     ready: () => Promise.resolve(),
-    submit: async (body) => snapshotOf(queue.submit((signal, report) => run(body, signal, report))),
+    submit: async (request) => snapshotOf(queue.submit((signal, report) => run(request, signal, report))),
     status: async (id) => {
       const job = queue.get(id);
       return job && snapshotOf(job);

@@ -1,6 +1,6 @@
 /**
- * A queue of generation jobs in Redis, shared by every service instance started with the same
- * `--queue redis://HOST:PORT` and the same model, through BullMQ: `submit` adds a job (refused with
+ * A queue of generation and editing jobs in Redis, shared by every service instance started with the
+ * same `--queue redis://HOST:PORT` and the same model, through BullMQ: `submit` adds a job (refused with
  * QueueFullError once `maxQueued` jobs wait), every instance runs a BullMQ Worker that takes up to
  * `concurrency` jobs at a time, and any instance answers status, events, result and cancel for any
  * job from what Redis holds. Progress goes through `job.updateProgress` and reaches every instance's
@@ -27,7 +27,7 @@ import {
   type JobEvent,
   type JobProgress,
 } from '../jobs.js';
-import type { GenerateBody } from '../schemas.js';
+import type { JobRequest } from '../job-requests.js';
 import type { GenerationJobs, JobFollower, JobSnapshot, RunGeneration } from './types.js';
 
 /** Where the Redis server is, from `redis://[user:password@]host:port[/db]`. */
@@ -61,7 +61,7 @@ export interface RedisQueueOptions {
 
 /** What a job carries in Redis. */
 interface JobData {
-  readonly body: GenerateBody;
+  readonly request: JobRequest;
 }
 
 /** A result as stored with the job (JSON, so the bytes travel as base64). */
@@ -309,14 +309,14 @@ export class RedisGenerationJobs implements GenerationJobs {
     }
   }
 
-  async submit(body: GenerateBody): Promise<JobSnapshot> {
+  async submit(request: JobRequest): Promise<JobSnapshot> {
     if (this.closing !== null) throw new QueueClosedError();
     // Two instances may both pass this check at once, so the bound can be overshot by a few jobs.
     if ((await this.queue.getWaitingCount()) >= this.options.maxQueued) {
       throw new QueueFullError(this.options.maxQueued);
     }
     const id = randomUUID();
-    await this.queue.add('generate', { body }, { ...this.jobOptions, jobId: id });
+    await this.queue.add(request.kind, { request }, { ...this.jobOptions, jobId: id });
     return { id, status: 'queued', progress: null };
   }
 
@@ -463,7 +463,7 @@ export class RedisGenerationJobs implements GenerationJobs {
     try {
       await watch();
       if (this.stopping === 'cancel') abort();
-      const result = await this.run(job.data.body, controller.signal, report);
+      const result = await this.run(job.data.request, controller.signal, report);
       await reported;
       return { contentType: result.contentType, body: result.body.toString('base64') };
     } catch (error) {

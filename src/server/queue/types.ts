@@ -10,7 +10,7 @@
  */
 import type { GenerationResult } from '../generation.js';
 import type { JobEvent, JobProgress, JobStatus } from '../jobs.js';
-import type { GenerateBody } from '../schemas.js';
+import type { JobRequest } from '../job-requests.js';
 
 /** A job as a status request sees it. */
 export interface JobSnapshot {
@@ -29,9 +29,9 @@ export interface JobFollower {
   closed(): void;
 }
 
-/** Runs one validated request; stops with JobCancelledError between steps once `signal` aborts. */
+/** Runs one validated request of any kind; stops with JobCancelledError between steps once `signal` aborts. */
 export type RunGeneration = (
-  body: GenerateBody,
+  request: JobRequest,
   signal: AbortSignal,
   report: (progress: JobProgress) => void,
 ) => Promise<GenerationResult>;
@@ -42,7 +42,7 @@ export interface GenerationJobs {
   /** Resolves once the queue can take jobs (connected); rejects with UnavailableError otherwise. */
   ready(): Promise<void>;
   /** Queues a validated request; rejects with QueueFullError (503) or QueueClosedError. */
-  submit(body: GenerateBody): Promise<JobSnapshot>;
+  submit(request: JobRequest): Promise<JobSnapshot>;
   /** The job's status; undefined for an unknown (or long-forgotten) id. */
   status(id: string): Promise<JobSnapshot | undefined>;
   /**

@@ -4,7 +4,8 @@
  * `POST /v1/denoise` (remove Gaussian noise of a given or estimated σ). They run the library pipelines
  * (`img2img`, `inpaint`, `restore`) on the service's compiled network exactly as the CLI commands do,
  * through the same job queue as generation (so they share its concurrency bound and its 503s, and a
- * client that leaves cancels its work between steps). Images come as base64 PNG/JPEG fields, size-checked
+ * client that leaves cancels its work between steps). The same tasks run as jobs (`POST /v1/jobs` with
+ * `kind`), through `editTask` and `runEditTask`. Images come as base64 PNG/JPEG fields, size-checked
  * before decoding (uploads.ts); the answer is the result as a PNG, or with `format: 'json'` the numbers
  * and one base64 PNG, as `/v1/generate` answers. Every invalid request is a 400 naming the field.
  *
@@ -25,12 +26,13 @@ import { UsageError } from '../../util/errors.js';
 import { Random } from '../../util/random.js';
 import type { ServerContext } from '../context.js';
 import type { GenerationResult } from '../generation.js';
-import { JobCancelledError, type Job } from '../jobs.js';
+import { EDIT_KINDS, type EditKind } from '../job-requests.js';
+import { JobCancelledError, type Job, type JobProgress } from '../jobs.js';
 import type { ServerLimits } from '../schemas.js';
 import { decodeUpload, type UploadLimits } from '../uploads.js';
 
 /** A validated editing request, ready to queue. */
-interface EditTask {
+export interface EditTask {
   /** The uploaded image as a [1, C, H, W] tensor in [−1, 1]. */
   readonly input: EditInput;
   readonly format: 'png' | 'json';
@@ -276,16 +278,39 @@ function rendered(result: Float32Array, task: EditTask): GenerationResult {
   return { contentType: 'application/json', body: Buffer.from(JSON.stringify(json)) };
 }
 
+const TASKS: Record<EditKind, typeof editTask> = {
+  edit: editTask,
+  inpaint: inpaintTask,
+  denoise: denoiseTask,
+};
+
+/** The validated task of an editing body of `kind`; a UsageError (400) naming the first bad field. */
+export function editTaskOf(
+  kind: EditKind,
+  context: ServerContext,
+  raw: unknown,
+  uploads: UploadLimits,
+): EditTask {
+  return TASKS[kind](context, raw, uploads);
+}
+
+/** Runs the task, reporting progress after every model step and stopping once `signal` aborts. */
+export async function runEditTask(
+  task: EditTask,
+  signal: AbortSignal,
+  report: (progress: JobProgress) => void,
+): Promise<GenerationResult> {
+  if (signal.aborted) throw new JobCancelledError();
+  const result = await task.run((info) => {
+    if (signal.aborted) throw new JobCancelledError();
+    report({ step: info.step + 1, numSteps: info.numSteps });
+  });
+  return rendered(result, task);
+}
+
 /** The task queued; its step callback reports progress and stops it once the job is cancelled. */
 function submitted(context: ServerContext, task: EditTask): Job<GenerationResult> {
-  return context.queue.submit(async (signal, report) => {
-    if (signal.aborted) throw new JobCancelledError();
-    const result = await task.run((info) => {
-      if (signal.aborted) throw new JobCancelledError();
-      report({ step: info.step + 1, numSteps: info.numSteps });
-    });
-    return rendered(result, task);
-  });
+  return context.queue.submit((signal, report) => runEditTask(task, signal, report));
 }
 
 /** Waits for the job (cancelling it if the client leaves) and sends its body. */
@@ -304,10 +329,9 @@ export function registerEditRoutes(
   uploads: UploadLimits,
 ): void {
   const options = { bodyLimit: uploads.bodyLimit };
-  const routes = { '/v1/edit': editTask, '/v1/inpaint': inpaintTask, '/v1/denoise': denoiseTask };
-  for (const [url, task] of Object.entries(routes)) {
-    app.post(url, options, async (request, reply) =>
-      answer(context, submitted(context, task(context, request.body, uploads)), reply),
+  for (const kind of EDIT_KINDS) {
+    app.post(`/v1/${kind}`, options, async (request, reply) =>
+      answer(context, submitted(context, editTaskOf(kind, context, request.body, uploads)), reply),
     );
   }
 }

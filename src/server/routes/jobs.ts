@@ -1,5 +1,7 @@
 /**
- * Long generations as jobs: `POST /v1/jobs` queues one (202 with its id and links), `GET /v1/jobs/:id`
+ * Long work as jobs: `POST /v1/jobs` queues a generation, or with `kind` an `edit`, `inpaint` or
+ * `denoise` task (202 with its id and links; the body is the route's of that kind, under that route's
+ * body limit: the small generation limit, or the upload limit for editing bodies), `GET /v1/jobs/:id`
  * gives status and progress, `GET /v1/jobs/:id/events` streams server-sent events (queued, started,
  * one progress event per sampler step, then done / failed / cancelled, each with a sequential id),
  * `GET /v1/jobs/:id/result` returns the finished body, and `DELETE /v1/jobs/:id` cancels. Every route
@@ -7,7 +9,7 @@
  *
  * This module must not run generations itself; it only exposes the queue.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../../util/errors.js';
 import type { ServerContext } from '../context.js';
 import { HttpStatusError } from '../http-errors.js';
@@ -82,8 +84,32 @@ async function streamEvents(jobs: GenerationJobs, id: string, reply: FastifyRepl
   if (unsubscribe === undefined || ended) end();
 }
 
+/** Bytes of the request body: its Content-Length, or its JSON re-serialised when sent chunked. */
+function bodyBytes(request: FastifyRequest): number {
+  const length = Number(request.headers['content-length']);
+  return Number.isSafeInteger(length) ? length : Buffer.byteLength(JSON.stringify(request.body ?? null));
+}
+
+/** A 413 for a generation job whose body exceeds `/v1/generate`'s own limit. */
+function checkGenerateBodySize(request: FastifyRequest, limit: number): void {
+  const body = request.body as { kind?: unknown } | null | undefined;
+  const kind = body?.kind ?? 'generate';
+  const bytes = bodyBytes(request);
+  if (kind === 'generate' && bytes > limit) {
+    throw new HttpStatusError(
+      413,
+      'body-too-large',
+      `a generation job's body holds ${bytes} bytes; this server takes up to ${limit}`,
+    );
+  }
+}
+
 export function registerJobRoutes(app: FastifyInstance, context: ServerContext): void {
-  app.post('/v1/jobs', async (request, reply) => {
+  // Editing jobs carry images, so the route takes bodies up to the upload limit; generation bodies
+  // are held to the small limit of /v1/generate after parsing.
+  const bodyLimit = Math.max(context.limits.bodyLimit, context.uploads.bodyLimit);
+  app.post('/v1/jobs', { bodyLimit }, async (request, reply) => {
+    checkGenerateBodySize(request, context.limits.bodyLimit);
     const job = await context.submitJob(request.body);
     return reply.code(202).header('location', links(job.id).self).send(jobStatus(job));
   });
