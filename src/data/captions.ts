@@ -18,8 +18,13 @@ import type { EmojiEntry } from './emoji.js';
 /** English names of the digits, index = digit. */
 export const DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
-/** `a` or `an` before `word` (by its first letter; enough for digit names and emoji names). */
+/**
+ * `a` or `an` before `word`, by its first sound: a vowel letter, except words that start with a
+ * consonant sound ("one", "unicorn", "euro"), plus a silent h ("hour", "honest").
+ */
 function article(word: string): string {
+  if (/^(one|once|uni|use|usu|eu|ew)/i.test(word)) return 'a';
+  if (/^(hour|honest|honou?r|heir)/i.test(word)) return 'an';
   return /^[aeiou]/i.test(word) ? 'an' : 'a';
 }
 

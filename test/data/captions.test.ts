@@ -55,6 +55,9 @@ describe('mnist-captions', () => {
     assert.equal(mnistCaption(7, 0, 0), mnistCaption(7, 0, 0));
     assert.ok(MNIST_CAPTION_TEMPLATES.some((t) => t('seven', 7) === 'a handwritten seven'));
     assert.ok(MNIST_CAPTION_TEMPLATES.some((t) => t('eight', 8) === 'a sketch of an eight'));
+    // The article follows the sound: "a one", never "an one".
+    assert.ok(MNIST_CAPTION_TEMPLATES.some((t) => t('one', 1) === 'a sketch of a one'));
+    assert.ok(MNIST_CAPTION_TEMPLATES.every((t) => !t('one', 1).includes('an one')));
   });
 
   it('hands captions out with batches, subsets and the batch iterator, and rejects unknown options', async () => {
