@@ -450,6 +450,41 @@ const datasets: Record<string, DatasetEntry> = {
       return mnistDataset(options);
     },
   },
+  'mnist-14': {
+    summary: 'MNIST area-pooled to 1×14×14 (a cascade base or middle stage), 10 classes',
+    async load(options) {
+      const { mnistLowResDataset } = await import('./mnist-lowres.js');
+      return mnistLowResDataset(14, options);
+    },
+  },
+  'mnist-7': {
+    summary: 'MNIST area-pooled to 1×7×7 (a cascade base), 10 classes',
+    async load(options) {
+      const { mnistLowResDataset } = await import('./mnist-lowres.js');
+      return mnistLowResDataset(7, options);
+    },
+  },
+  'mnist-sr-7-14': {
+    summary: 'MNIST 1×14×14 as super-resolution targets (the 7×7 inputs are pooled from them)',
+    async load(options) {
+      const { mnistLowResDataset } = await import('./mnist-lowres.js');
+      return mnistLowResDataset(14, options);
+    },
+  },
+  'mnist-sr-14-28': {
+    summary: 'MNIST 1×28×28 as super-resolution targets (the 14×14 inputs are pooled from them)',
+    async load(options) {
+      const { mnistDataset } = await import('./mnist.js');
+      return mnistDataset(options);
+    },
+  },
+  'mnist-sr-7-28': {
+    summary: 'MNIST 1×28×28 as ×4 super-resolution targets (the 7×7 inputs are pooled from them)',
+    async load(options) {
+      const { mnistDataset } = await import('./mnist.js');
+      return mnistDataset(options);
+    },
+  },
   emoji: {
     summary: 'Google colour emoji 3×32×32 in [-1, 1] on white, labelled by category',
     async load(options) {
@@ -505,6 +540,21 @@ const datasets: Record<string, DatasetEntry> = {
     async load(options) {
       const { mazeTrajectoryDataset } = await import('./maze-trajectories.js');
       return mazeTrajectoryDataset('medium', options);
+    },
+  },
+  'moving-mnist': {
+    summary: 'videos 1×8×32×32 of a bouncing MNIST digit (or two) in [-1, 1]; options size, seed, digits',
+    async load(options) {
+      const { movingMnistDataset } = await import('./moving-mnist.js');
+      return movingMnistDataset(options);
+    },
+  },
+  'spoken-digits': {
+    summary:
+      'spoken digits 0–9 (scripts/make-spoken-digits.ts, option path): 8 kHz clips of 4096 samples, labelled',
+    async load(options) {
+      const { audioFolderDataset } = await import('./audio-folder.js');
+      return audioFolderDataset({ length: 4096, sampleRate: 8000, labels: 'folders', ...options });
     },
   },
   'audio-folder': {

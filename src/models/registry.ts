@@ -12,6 +12,8 @@ import { MLPDenoiser } from './mlp.js';
 import { UNet1DModel } from './unet1d.js';
 import { ForecastUNet1DModel } from './forecast-unet1d.js';
 import { UNet2DConditionModel } from './unet2d-condition.js';
+import { UNet3DModel } from './unet3d.js';
+import { SuperResolutionUNet2DModel } from './super-resolution.js';
 
 type NetworkBuilder = (config: Record<string, unknown>) => DenoiserNetwork;
 
@@ -22,6 +24,8 @@ const BUILDERS: Readonly<Record<string, NetworkBuilder>> = {
   UNet1DModel: (config) => new UNet1DModel(config),
   ForecastUNet1DModel: (config) => new ForecastUNet1DModel(config),
   UNet2DConditionModel: (config) => new UNet2DConditionModel(config),
+  UNet3DModel: (config) => new UNet3DModel(config),
+  SuperResolutionUNet2DModel: (config) => new SuperResolutionUNet2DModel(config),
 };
 
 /** The `_class_name` values a config may carry. */

@@ -119,6 +119,26 @@ const imagePreset = (data: string, dataOptions: Record<string, unknown>): TrainC
   checkpointEvery: 1000,
 });
 
+/** A small 2-level SR U-Net on 28×28 MNIST from low_res_size × low_res_size inputs. */
+const srPreset = (data: string, lowResSize: number): TrainConfigInput => ({
+  data,
+  dataOptions: { imageSize: 28 },
+  model: {
+    className: 'SuperResolutionUNet2DModel',
+    config: { sample_size: 28, low_res_size: lowResSize, block_out_channels: [16, 32] },
+  },
+  objective: 'v_prediction',
+  steps: 1500,
+  batchSize: 16,
+  lr: 2e-3,
+  warmupSteps: 50,
+  emaDecay: 0.995,
+  numSamples: 16,
+  sampleSteps: 20,
+  checkpointEvery: 500,
+  logEvery: 25,
+});
+
 /** Presets per built-in dataset: the config a newcomer's `diffusion train --data NAME` starts from. */
 const PRESETS: Record<string, TrainConfigInput> = {
   moons: toyPreset('moons'),
@@ -160,6 +180,78 @@ const PRESETS: Record<string, TrainConfigInput> = {
     sampleSteps: 20,
     checkpointEvery: 250,
     logEvery: 50,
+  },
+  // Diffusion super-resolution (SR3/Imagen): v-prediction, so one step from pure noise is ≈ E[x₀ | low-res].
+  'mnist-sr-14-28': srPreset('mnist-sr-14-28', 14),
+  'mnist-sr-7-14': {
+    ...srPreset('mnist-sr-7-14', 7),
+    dataOptions: {},
+    model: {
+      className: 'SuperResolutionUNet2DModel',
+      config: { sample_size: 14, low_res_size: 7, block_out_channels: [16, 32] },
+    },
+  },
+  // A cascade's base: class-conditional at 7×7, one level (7 is odd, so no down-sampling).
+  'mnist-7': {
+    data: 'mnist-7',
+    model: {
+      className: 'UNet2DModel',
+      config: {
+        block_out_channels: [64],
+        down_block_types: ['DownBlock2D'],
+        up_block_types: ['UpBlock2D'],
+        layers_per_block: 2,
+        norm_num_groups: 8,
+      },
+    },
+    classConditional: true,
+    steps: 2000,
+    batchSize: 64,
+    lr: 1e-3,
+    warmupSteps: 100,
+    emaDecay: 0.999,
+    numSamples: 100,
+    sampleSteps: 20,
+    checkpointEvery: 500,
+    logEvery: 25,
+  },
+  'mnist-sr-7-28': srPreset('mnist-sr-7-28', 7),
+  // Class-conditional spoken digits: five levels take 4096 samples down to 256 before the mid block;
+  // narrow at full rate, where a step's cost lies.
+  'spoken-digits': {
+    data: 'spoken-digits',
+    model: {
+      className: 'UNet1DModel',
+      config: { block_out_channels: [8, 16, 32, 64, 64], layers_per_block: 1, norm_num_groups: 8 },
+    },
+    classConditional: true,
+    steps: 3000,
+    batchSize: 8,
+    lr: 2e-3,
+    warmupSteps: 100,
+    emaDecay: 0.999,
+    numSamples: 20,
+    sampleSteps: 25,
+    checkpointEvery: 500,
+    logEvery: 25,
+  },
+  // Moving MNIST videos: the factorised space–time U-Net, unconditional, small enough for a CPU.
+  'moving-mnist': {
+    data: 'moving-mnist',
+    dataOptions: { size: 3000 },
+    model: {
+      className: 'UNet3DModel',
+      config: { sample_size: 32, num_frames: 8, block_out_channels: [16, 32, 32], norm_num_groups: 8 },
+    },
+    steps: 3000,
+    batchSize: 4,
+    lr: 1e-3,
+    warmupSteps: 50,
+    emaDecay: 0.995,
+    numSamples: 8,
+    sampleSteps: 20,
+    checkpointEvery: 250,
+    logEvery: 10,
   },
   mnist: {
     data: 'mnist',

@@ -13,6 +13,7 @@ import { register as registerForecast } from './forecast.js';
 import { register as registerImpute } from './impute.js';
 import { register as registerInfo } from './info.js';
 import { register as registerInpaint } from './inpaint.js';
+import { register as registerMolecules } from './molecules.js';
 import { register as registerNoise } from './noise.js';
 import { register as registerPlan } from './plan.js';
 import { register as registerSample } from './sample.js';
@@ -21,6 +22,7 @@ import { register as registerTrainControl } from './train-control.js';
 import { register as registerTrainVae } from './train-vae.js';
 import { register as registerTxt2Img } from './txt2img.js';
 import { register as registerServe } from './serve.js';
+import { register as registerUpscale } from './upscale.js';
 
 export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerExport,
@@ -36,6 +38,8 @@ export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerImpute,
   registerForecast,
   registerPlan,
+  registerUpscale,
+  registerMolecules,
   registerDenoise,
   registerNoise,
   registerEval,

@@ -7,6 +7,7 @@
  * folder with a ControlNet (`diffusion train-control`): the picture is resized to the condition's size
  * and turned into Canny edges (`--control-is-edges`: it already is an edge map, white on black), and
  * `--control-scale` multiplies the ControlNet's residuals.
+ * A video model's samples are written as an animated `.gif` or a PNG with one row of frames per video.
  *
  * This command must not train; it reads a pipeline folder and writes one file.
  */
@@ -14,6 +15,7 @@ import type { Command } from 'commander';
 import { extname } from 'node:path';
 import { resolveSampler } from '../../diffusion/samplers/registry.js';
 import { tensorToImages, imageGrid, writePng } from '../../io/images.js';
+import { videoGrid, writeVideoGif } from '../../io/video.js';
 import { stringifyJson } from '../../io/json.js';
 import { scatterPlot } from '../../io/scatter.js';
 import { loadControlNet } from '../../models/controlnet-folder.js';
@@ -31,7 +33,7 @@ import { checkTrajectoryPath, readFlagImage, TRAJECTORY_FRAMES, writeTrajectory 
 import { readRunSummary } from './run-folder.js';
 import { readDistillationInfo } from '../../training/distill.js';
 
-const FORMATS = ['png', 'json', 'csv', 'wav'] as const;
+const FORMATS = ['png', 'json', 'csv', 'wav', 'gif'] as const;
 
 /** A model folder without `signal.json`: raw values, no sample rate. */
 const NO_SIGNAL_INFO: SignalInfo = { sampleRate: null, normalization: null };
@@ -43,6 +45,10 @@ export const isVectorData = (network: Pick<DenoiserNetwork, 'sampleShape'>): boo
 /** Whether the network's samples are 1-D signals [channels, length] (time series, audio). */
 export const isSignalData = (network: Pick<DenoiserNetwork, 'sampleShape'>): boolean =>
   network.sampleShape.length === 2;
+
+/** Whether the network's samples are videos [channels, frames, height, width]. */
+export const isVideoData = (network: Pick<DenoiserNetwork, 'sampleShape'>): boolean =>
+  network.sampleShape.length === 4;
 
 /**
  * Writes samples as a scatter PNG (2-D), an image grid PNG (images), JSON numbers (vectors), or, for 1-D
@@ -60,7 +66,15 @@ export function writeSamples(
   const shape = network.sampleShape;
   const count = samples.length / shape.reduce((a, b) => a * b, 1);
   const extension = extname(path).toLowerCase();
-  const chosen = extension === '.csv' || extension === '.wav' ? extension.slice(1) : format;
+  const chosen = ['.csv', '.wav', '.gif'].includes(extension) ? extension.slice(1) : format;
+  if (isVideoData(network)) {
+    // Videos: an animated GIF (.gif), or a PNG with one row of frames per video.
+    if (chosen === 'gif') writeVideoGif(path, samples, [count, ...shape]);
+    else if (chosen === 'png') writePng(path, videoGrid(samples, [count, ...shape]));
+    else throw new UsageError(`--format ${chosen} is not for videos; write a .gif or .png`);
+    return;
+  }
+  if (chosen === 'gif') throw new UsageError('--format gif is for video models (samples [C, F, H, W])');
   if (chosen === 'csv' || chosen === 'wav') {
     if (!isSignalData(network)) {
       throw new UsageError(
@@ -211,7 +225,7 @@ export function register(program: Command): void {
     .command('sample')
     .description('draw samples from a saved model folder into a PNG (or JSON numbers)')
     .requiredOption('--model <dir>', 'pipeline folder written by `diffusion train`')
-    .requiredOption('--out <file>', 'output file (.png, or .json with --format json)')
+    .requiredOption('--out <file>', 'output file (.png, .json with --format json, .gif for video models)')
     .option(
       '--sampler <name>',
       "sampler (dpmpp_2m, euler_a, ddim, … or a diffusers scheduler class); default dpmpp_2m, or a distilled model's own",
