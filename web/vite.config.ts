@@ -74,6 +74,8 @@ const LAZY_NODE_IMPORTS: Record<string, readonly string[]> = {
     './captions.js',
     './forecast-windows.js',
     './maze-trajectories.js',
+    './mnist-lowres.js',
+    './moving-mnist.js',
   ],
 };
 
