@@ -311,7 +311,7 @@ describe('UNet2DModel init and config', () => {
         /down_block_types\[1\]/.test(e.message),
     );
     assert.throws(() => new UNet2DModel({ ...config, block_out_channels: [32] }), ConfigError);
-    assert.throws(() => buildNetwork({ ...config, _class_name: 'UNet3DModel' }), NotFoundError);
+    assert.throws(() => buildNetwork({ ...config, _class_name: 'UNetSpatioTemporalConditionModel' }), NotFoundError);
     assert.ok(buildNetwork(config) instanceof UNet2DModel);
   });
 
