@@ -140,8 +140,8 @@ export class ByteImageDataset implements Dataset {
 
   constructor(spec: {
     name: string;
-    /** [C, H, W] */
-    shape: readonly [number, number, number];
+    /** [C, H, W], or [C, F, H, W] for videos (mirroring, when on, flips the last axis) */
+    shape: readonly number[];
     pixels: Uint8Array;
     labels?: Int32Array;
     numClasses?: number;
@@ -173,7 +173,7 @@ export class ByteImageDataset implements Dataset {
     checkIndices(this, indices);
     const length = exampleLength(this);
     const x = new Float32Array(indices.length * length);
-    const width = this.shape[2];
+    const width = this.shape[this.shape.length - 1];
     for (let i = 0; i < indices.length; i++) {
       const source = this.pixels.subarray(indices[i] * length, (indices[i] + 1) * length);
       const target = x.subarray(i * length, (i + 1) * length);

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { Random } from '../util/random.js';
-import { checkIndices, parseOptions, type Batch, type Dataset } from './dataset.js';
+import { ByteImageDataset, parseOptions } from './dataset.js';
 import { loadMnistBytes, MNIST_SIDE, mnistSplitIndices } from './mnist.js';
 
 /** Side of a shrunk digit (28 / 2). */
@@ -69,85 +69,80 @@ function shrunkDigit(pixels: Uint8Array, index: number): Uint8Array {
   return out;
 }
 
-export class MovingMnistDataset implements Dataset {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly size: number;
-  readonly numClasses?: number;
-  readonly classNames?: readonly string[];
-  readonly description: string;
-  /** [size, F, S, S] bytes. */
-  readonly pixels: Uint8Array;
-  readonly labels?: Int32Array;
+/** Pastes a shrunk digit into one frame at (row, col), keeping the brighter pixel where digits overlap. */
+function paste(
+  pixels: Uint8Array,
+  digit: Uint8Array,
+  frameStart: number,
+  side: number,
+  row: number,
+  col: number,
+): void {
+  const d = MOVING_DIGIT_SIDE;
+  for (let y = 0; y < d; y++) {
+    for (let x = 0; x < d; x++) {
+      const at = frameStart + (row + y) * side + col + x;
+      pixels[at] = Math.max(pixels[at], digit[y * d + x]);
+    }
+  }
+}
+
+interface RenderedVideos {
+  pixels: Uint8Array;
+  labels: Int32Array;
+  corners: Int32Array;
+}
+
+/** The videos' bytes [size, F, S, S], first-digit labels and per-frame digit corners. */
+function renderVideos(o: z.output<typeof movingMnistOptions>): RenderedVideos {
+  const { size, seed, frames, imageSize: side, digits, split } = o;
+  const mnist = loadMnistBytes();
+  const pool = mnistSplitIndices(split);
+  const random = new Random(seed);
+  const frameLength = side * side;
+  const max = side - MOVING_DIGIT_SIDE;
+  const pixels = new Uint8Array(size * frames * frameLength);
+  const corners = new Int32Array(size * digits * frames * 2);
+  const labels = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    for (let d = 0; d < digits; d++) {
+      const source = pool[random.int(pool.length)];
+      if (d === 0) labels[i] = mnist.labels[source];
+      const angle = 2 * Math.PI * random.uniform();
+      const speed = 1 + 1.5 * random.uniform();
+      const rows = bouncePath(max * random.uniform(), speed * Math.sin(angle), frames, max);
+      const cols = bouncePath(max * random.uniform(), speed * Math.cos(angle), frames, max);
+      const digit = shrunkDigit(mnist.pixels, source);
+      for (let f = 0; f < frames; f++) {
+        const corner = ((i * digits + d) * frames + f) * 2;
+        corners[corner] = rows[f];
+        corners[corner + 1] = cols[f];
+        paste(pixels, digit, (i * frames + f) * frameLength, side, rows[f], cols[f]);
+      }
+    }
+  }
+  return { pixels, labels, corners };
+}
+
+/** Videos as bytes [size, 1, F, S, S], gathered to [−1, 1] like every byte image dataset. */
+export class MovingMnistDataset extends ByteImageDataset {
   /** Top-left corner of each digit per frame: [size, digits, F, 2] as (row, column). */
   readonly corners: Int32Array;
 
   constructor(options: MovingMnistOptions | Record<string, unknown> = {}) {
-    const {
-      size,
-      seed,
-      frames,
-      imageSize: side,
-      digits,
-      split,
-    } = parseOptions('moving-mnist', movingMnistOptions, options);
-    const mnist = loadMnistBytes();
-    const pool = mnistSplitIndices(split);
-    const random = new Random(seed);
-    const frameLength = side * side;
-    const max = side - MOVING_DIGIT_SIDE;
-    this.pixels = new Uint8Array(size * frames * frameLength);
-    this.corners = new Int32Array(size * digits * frames * 2);
-    const labels = new Int32Array(size);
-    for (let i = 0; i < size; i++) {
-      for (let d = 0; d < digits; d++) {
-        const source = pool[random.int(pool.length)];
-        if (d === 0) labels[i] = mnist.labels[source];
-        const angle = 2 * Math.PI * random.uniform();
-        const speed = 1 + 1.5 * random.uniform();
-        const rows = bouncePath(max * random.uniform(), speed * Math.sin(angle), frames, max);
-        const cols = bouncePath(max * random.uniform(), speed * Math.cos(angle), frames, max);
-        const digit = shrunkDigit(mnist.pixels, source);
-        for (let f = 0; f < frames; f++) {
-          const corner = ((i * digits + d) * frames + f) * 2;
-          this.corners[corner] = rows[f];
-          this.corners[corner + 1] = cols[f];
-          this.paste(digit, (i * frames + f) * frameLength, side, rows[f], cols[f]);
-        }
-      }
-    }
-    this.name = `moving-mnist${split === 'test' ? ':test' : ''}`;
-    this.shape = [1, frames, side, side];
-    this.size = size;
-    this.description = `${size} videos of ${digits} bouncing MNIST digit(s), ${frames} frames of ${side}x${side}, ink +1 on -1`;
-    if (digits === 1) {
-      this.labels = labels;
-      this.numClasses = 10;
-      this.classNames = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
-    }
-  }
-
-  /** Draws a shrunk digit into one frame at (row, col), keeping the brighter pixel where digits overlap. */
-  private paste(digit: Uint8Array, frameStart: number, side: number, row: number, col: number): void {
-    const d = MOVING_DIGIT_SIDE;
-    for (let y = 0; y < d; y++) {
-      for (let x = 0; x < d; x++) {
-        const at = frameStart + (row + y) * side + col + x;
-        this.pixels[at] = Math.max(this.pixels[at], digit[y * d + x]);
-      }
-    }
-  }
-
-  batch(indices: ArrayLike<number>): Batch {
-    checkIndices(this, indices);
-    const length = this.shape.reduce((a, b) => a * b, 1);
-    const x = new Float32Array(indices.length * length);
-    for (let i = 0; i < indices.length; i++) {
-      const source = this.pixels.subarray(indices[i] * length, (indices[i] + 1) * length);
-      for (let j = 0; j < length; j++) x[i * length + j] = -1 + 2 * Math.fround(source[j] / 255);
-    }
-    if (!this.labels) return { x };
-    return { x, labels: Int32Array.from({ length: indices.length }, (_, i) => this.labels![indices[i]]) };
+    const o = parseOptions('moving-mnist', movingMnistOptions, options);
+    const { pixels, labels, corners } = renderVideos(o);
+    const { size, frames, imageSize: side, digits, split } = o;
+    super({
+      name: `moving-mnist${split === 'test' ? ':test' : ''}`,
+      shape: [1, frames, side, side],
+      pixels,
+      description: `${size} videos of ${digits} bouncing MNIST digit(s), ${frames} frames of ${side}x${side}, ink +1 on -1`,
+      ...(digits === 1
+        ? { labels, numClasses: 10, classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] }
+        : {}),
+    });
+    this.corners = corners;
   }
 }
 
