@@ -1,4 +1,4 @@
-"""Writes test/fixtures/unet2d-condition-tiny/: two tiny UNet2DConditionModel configs, random weights
+"""Writes test/fixtures/unet2d-condition-tiny/: three tiny UNet2DConditionModel configs, random weights
 under diffusers' parameter names (stored as F16, so the test also exercises the float16 upcast), inputs
 and the outputs of a compact pure-PyTorch re-implementation that follows diffusers' code
 (models/unets/unet_2d_condition.py, unet_2d_blocks.py, transformers/transformer_2d.py,
@@ -68,6 +68,25 @@ def timestep_embedding(t, dim, flip_sin_to_cos, shift):
     emb = t[:, None].float() * torch.exp(exponent)[None, :]
     emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=-1)
     return torch.cat([emb[:, half:], emb[:, :half]], dim=-1) if flip_sin_to_cos else emb
+
+# Case "c": GLIDE-style text conditioning: a float vector (the pooled prompt) through a 'projection'
+# class embedding (a TimestepEmbedding MLP) added to the time embedding.
+CONFIG_C = {
+    "_class_name": "UNet2DConditionModel",
+    "sample_size": 8,
+    "in_channels": 3,
+    "out_channels": 3,
+    "block_out_channels": [8, 16],
+    "layers_per_block": 1,
+    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+    "cross_attention_dim": 8,
+    "attention_head_dim": 2,
+    "norm_num_groups": 4,
+    "class_embed_type": "projection",
+    "projection_class_embeddings_input_dim": 6,
+}
 
 
 class TimestepEmbedding(nn.Module):
@@ -313,7 +332,9 @@ class UNet2DConditionModel(nn.Module):
         n = len(ch)
         temb = ch[0] * 4
         self.time_embedding = TimestepEmbedding(ch[0], temb)
-        if cfg.get("num_class_embeds") is not None:
+        if cfg.get("class_embed_type") == "projection":
+            self.class_embedding = TimestepEmbedding(cfg["projection_class_embeddings_input_dim"], temb)
+        elif cfg.get("num_class_embeds") is not None:
             self.class_embedding = nn.Embedding(cfg["num_class_embeds"], temb)
         self.conv_in = nn.Conv2d(cfg["in_channels"], ch[0], 3, padding=1)
         layers = per_block(cfg.get("layers_per_block", 2), n)
@@ -420,7 +441,10 @@ def write_case(out_dir, name, cfg, seed, with_extras):
         "encoder_hidden_states": torch.randn(2, 5, cfg["cross_attention_dim"], generator=gen),
     }
     kwargs = {}
-    if cfg.get("num_class_embeds") is not None:
+    if cfg.get("class_embed_type") == "projection":
+        io["class_embeds"] = torch.randn(2, cfg["projection_class_embeddings_input_dim"], generator=gen)
+        kwargs["class_labels"] = io["class_embeds"]
+    elif cfg.get("num_class_embeds") is not None:
         io["class_labels"] = torch.tensor([2, 0], dtype=torch.int64)
         kwargs["class_labels"] = io["class_labels"]
     with torch.no_grad():
@@ -451,6 +475,7 @@ def main():
     torch.manual_seed(0)
     write_case(out_dir, "a", CONFIG_A, 1, True)
     write_case(out_dir, "b", CONFIG_B, 2, False)
+    write_case(out_dir, "c", CONFIG_C, 3, False)
     print(f"torch {torch.__version__}")
 
 

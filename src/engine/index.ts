@@ -114,7 +114,7 @@ export {
 } from './optim.js';
 
 export type { EmitOptions, EmittedModel } from './onnx/emit.js';
-export { emitOnnx, DEFAULT_OPSET } from './onnx/emit.js';
+export { emitOnnx, DEFAULT_OPSET, fitsFrozen, MAX_FROZEN_BYTES } from './onnx/emit.js';
 export type { OnnxSummary, OnnxValue } from './onnx/inspect.js';
 export { inspectOnnx } from './onnx/inspect.js';
 export type {

@@ -217,6 +217,11 @@ export class CLIPTextModel {
     return paramTypesOf(this.specs);
   }
 
+  /** Width of `promptVector`: projection_dim with a text projection, else hidden_size. */
+  get promptVectorWidth(): number {
+    return this.projection ? this.config.projection_dim : this.config.hidden_size;
+  }
+
   /** transformers' init: embeddings N(0, 0.02²), projections N(0, std²) with zero biases, LN ones/zeros. */
   init(random: Random): Params {
     return initParams(this.specs, random);
@@ -240,6 +245,11 @@ export class CLIPTextModel {
     const pooledOutput = sum(mul(lastHiddenState, pick), [1]);
     const textEmbeds = this.projection ? { textEmbeds: this.projection.apply(params, pooledOutput) } : {};
     return { lastHiddenState, pooledOutput, hiddenStates, ...textEmbeds };
+  }
+
+  /** One vector per prompt [B, promptVectorWidth]: `textEmbeds` when projected, else `pooledOutput`. */
+  static promptVector(outputs: ClipTextOutputs): Tensor {
+    return outputs.textEmbeds ?? outputs.pooledOutput;
   }
 
   /**

@@ -17,6 +17,12 @@ export interface DenoiserInputs {
   /** Class labels [batch], int64; present only for class-conditional networks. */
   classLabels?: Tensor;
   /**
+   * A class condition given as a float vector per example [batch, dim] (diffusers passes it as
+   * `class_labels` when `class_embed_type` is 'projection' or 'identity'): e.g. a pooled text embedding
+   * or an image embedding, mapped into the time embedding.
+   */
+  classEmbeds?: Tensor;
+  /**
    * Conditioning sequence for cross-attention [batch, tokens, cross_attention_dim] (e.g. a text
    * encoder's hidden states); present only for networks with cross-attention.
    */

@@ -88,9 +88,17 @@ export const unet2dConditionConfigSchema = z.object({
   upcast_attention: z.boolean().default(false),
   /** How resnets take the time embedding: add it ('default') or FiLM scale and shift ('scale_shift'). */
   resnet_time_scale_shift: z.enum(['default', 'scale_shift']).default('default'),
-  /** Only null (an embedding table of num_class_embeds rows added to the time embedding). */
-  class_embed_type: z.null().default(null),
+  /**
+   * How a class condition joins the time embedding: null (an embedding table of num_class_embeds rows
+   * indexed by integer labels), 'projection' (a float vector of projection_class_embeddings_input_dim
+   * through a TimestepEmbedding MLP, e.g. a pooled text or image embedding) or 'identity' (a float
+   * vector as wide as the time embedding, added as is). Either way the result is added to the time
+   * embedding, as diffusers does.
+   */
+  class_embed_type: z.enum(['projection', 'identity']).nullable().default(null),
   num_class_embeds: positiveInt.nullable().default(null),
+  /** Width of the vector a 'projection' class embedding takes. */
+  projection_class_embeddings_input_dim: positiveInt.nullable().default(null),
   time_embedding_type: z.literal('positional').default('positional'),
   /** Width of the time embedding; default 4 × block_out_channels[0]. */
   time_embedding_dim: positiveInt.nullable().default(null),
@@ -116,7 +124,6 @@ const OFF_VALUES: Readonly<Record<string, unknown>> = {
   time_cond_proj_dim: null,
   time_embedding_act_fn: null,
   timestep_post_act: null,
-  projection_class_embeddings_input_dim: null,
   class_embeddings_concat: false,
   dual_cross_attention: false,
   mid_block_only_cross_attention: null,
@@ -178,6 +185,12 @@ const PER_BLOCK_KEYS = [
 
 function checkBlocks(config: UNet2DConditionConfig): void {
   const levels = config.block_out_channels.length;
+  if (config.class_embed_type === 'projection' && config.projection_class_embeddings_input_dim === null) {
+    throw new ConfigError(
+      "UNet2DConditionModel config: class_embed_type 'projection' needs projection_class_embeddings_input_dim",
+      { hint: 'set it to the width of the vector passed as the class condition (e.g. the text encoder hidden size)' },
+    );
+  }
   if (config.down_block_types.length !== levels || config.up_block_types.length !== levels) {
     throw new ConfigError(
       `UNet2DConditionModel config: ${config.down_block_types.length} down_block_types and ${config.up_block_types.length} up_block_types must each match the ${levels} block_out_channels`,
@@ -380,6 +393,8 @@ export class UNet2DConditionModel implements DenoiserNetwork<UNet2DConditionConf
   readonly numClassEmbeds: number | null;
   /** Width the encoder hidden states must have (the last axis of `encoderHiddenStates`). */
   readonly crossAttentionDim: number;
+  /** Width of the float class condition (`classEmbeds`) the network needs, or null when it takes none. */
+  readonly classEmbedsWidth: number | null;
   private readonly specs: ParamSpecs;
   private readonly forward: (params: ParamTensors, inputs: DenoiserInputs) => Tensor;
 
@@ -391,6 +406,12 @@ export class UNet2DConditionModel implements DenoiserNetwork<UNet2DConditionConf
     this.sampleShape = [config.in_channels, height, width];
     this.numClassEmbeds = config.num_class_embeds;
     this.crossAttentionDim = config.cross_attention_dim;
+    this.classEmbedsWidth =
+      config.class_embed_type === 'projection'
+        ? config.projection_class_embeddings_input_dim
+        : config.class_embed_type === 'identity'
+          ? (config.time_embedding_dim ?? 4 * config.block_out_channels[0])
+          : null;
     const { specs, forward } = buildUNet(config);
     this.specs = specs;
     this.forward = forward;
@@ -461,6 +482,49 @@ function checkedMidResidual(h: Tensor, residual: Tensor): Tensor {
   return residual;
 }
 
+/** The class condition's contribution to the time embedding [batch, temb], per class_embed_type. */
+interface ClassEmbeddingLayer {
+  readonly specs: ParamSpecs;
+  apply(params: ParamTensors, inputs: DenoiserInputs): Tensor;
+}
+
+function classEmbeddingLayer(config: UNet2DConditionConfig, tembChannels: number): ClassEmbeddingLayer | null {
+  const batch = (inputs: DenoiserInputs) => inputs.sample.shape[0];
+  if (config.class_embed_type === null) {
+    if (config.num_class_embeds === null) return null;
+    const table = embedding('class_embedding', config.num_class_embeds, tembChannels);
+    return {
+      specs: table.specs,
+      apply(params, inputs) {
+        const labels = inputs.classLabels;
+        if (!labels) {
+          throw new ShapeError('UNet2DConditionModel: class labels are required when num_class_embeds is set', {
+            hint: 'pass classLabels [batch] (int64)',
+          });
+        }
+        return table.apply(params, labels);
+      },
+    };
+  }
+  const width =
+    config.class_embed_type === 'projection' ? config.projection_class_embeddings_input_dim! : tembChannels;
+  const mlp = config.class_embed_type === 'projection' ? timestepEmbedding('class_embedding', width, tembChannels) : null;
+  return {
+    specs: mlp?.specs ?? {},
+    apply(params, inputs) {
+      const vector = inputs.classEmbeds;
+      if (!vector || vector.rank !== 2 || vector.shape[0] !== batch(inputs) || vector.shape[1] !== width) {
+        const got = vector ? `[${vector.shape.join(', ')}]` : 'nothing';
+        throw new ShapeError(
+          `UNet2DConditionModel: class_embed_type '${config.class_embed_type}' needs classEmbeds [${batch(inputs)}, ${width}], got ${got}`,
+          { hint: 'pass the class condition vector (e.g. the pooled text embedding) as classEmbeds' },
+        );
+      }
+      return mlp ? mlp.apply(params, vector) : vector;
+    },
+  };
+}
+
 function buildUNet(config: UNet2DConditionConfig): {
   specs: ParamSpecs;
   forward: (params: ParamTensors, inputs: DenoiserInputs) => Tensor;
@@ -469,8 +533,7 @@ function buildUNet(config: UNet2DConditionConfig): {
   const levels = channels.length;
   const tembChannels = config.time_embedding_dim ?? 4 * channels[0];
   const timeMlp = timestepEmbedding('time_embedding', channels[0], tembChannels);
-  const classEmbedding =
-    config.num_class_embeds === null ? null : embedding('class_embedding', config.num_class_embeds, tembChannels);
+  const classEmbedding = classEmbeddingLayer(config, tembChannels);
   const convIn = conv2d('conv_in', config.in_channels, channels[0], { kernelSize: 3, padding: 1 });
   const layers = expand(config.layers_per_block, levels);
   const heads = headsPerBlock(config);
@@ -525,13 +588,7 @@ function buildUNet(config: UNet2DConditionConfig): {
       downscaleFreqShift: config.freq_shift,
     });
     const emb = timeMlp.apply(params, projected);
-    if (!classEmbedding) return emb;
-    if (!inputs.classLabels) {
-      throw new ShapeError('UNet2DConditionModel: class labels are required when num_class_embeds is set', {
-        hint: 'pass classLabels [batch] (int64)',
-      });
-    }
-    return add(emb, classEmbedding.apply(params, inputs.classLabels));
+    return classEmbedding ? add(emb, classEmbedding.apply(params, inputs)) : emb;
   };
 
   const forward = (params: ParamTensors, inputs: DenoiserInputs): Tensor => {

@@ -11,6 +11,7 @@
  * This module must not train, write files or choose a sampler's maths; it only drives the registry.
  */
 import {
+  fitsFrozen,
   OrtNodeRuntime,
   type HostTensor,
   type Runtime,
@@ -95,12 +96,6 @@ export interface CompiledDenoiser {
   dispose: () => Promise<void>;
 }
 
-/** Weights up to this many bytes are frozen into the compiled model (protobuf's limit is 2 GB). */
-const MAX_FROZEN_BYTES = 1.9e9;
-
-const weightBytes = (params: Params): number =>
-  Object.values(params).reduce((total, p) => total + p.data.byteLength, 0);
-
 /** The network compiled once with frozen weights, as a function of (x_t, t, labels) for any batch size. */
 export function compiledDenoiser(
   options: Pick<GenerateOptions, 'network' | 'params' | 'numSamples' | 'control'>,
@@ -131,7 +126,7 @@ export function compiledDenoiser(
   });
   const weights = control ? { params, control: control.params } : { params };
   // One ONNX protobuf holds at most 2 GB: larger weights (an SD-sized U-Net) stay inputs fed each call.
-  const freeze = weightBytes(params) + (control ? weightBytes(control.params) : 0) <= MAX_FROZEN_BYTES;
+  const freeze = fitsFrozen(params, ...(control ? [control.params] : []));
   const compiled = runtime.compile(
     fn as never,
     types(options.numSamples),

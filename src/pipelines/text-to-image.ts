@@ -2,9 +2,8 @@
  * Text-conditioned pipelines over a UNet2DConditionModel, a CLIP text encoder and its tokenizer, in
  * pixel space (GLIDE-style) or in latent space (Stable-Diffusion-style, with an AutoencoderKL whose
  * latents are scaled by `scaling_factor`, LDM §4.3.2): text-to-image, image-to-image (SDEdit) and
- * inpainting with a prompt. Prompts are tokenized, padded to the encoder's length, and encoded once per
- * call; the U-Net is compiled once (weights frozen into the graph up to protobuf's 2 GB limit, fed as
- * inputs beyond it) and called by the sampler through a `ModelFn`. Classifier-free guidance (Ho &
+ * inpainting with a prompt. Prompts are encoded once per call and the U-Net compiled once
+ * (`text-conditioning.ts`), then called by the sampler through a `ModelFn`. Classifier-free guidance (Ho &
  * Salimans 2022, eq. 6) runs the conditional and the unconditional halves as one doubled batch:
  * ε̃ = ε_u + s (ε_c − ε_u), where the unconditional embedding is that of the negative prompt, or of the
  * empty prompt "" when none is given (diffusers' StableDiffusionPipeline); s = 1 is the conditional
@@ -16,18 +15,18 @@
 import { randomNoiseSource } from '../diffusion/samplers/common.js';
 import { samplerSetup } from '../diffusion/samplers/registry.js';
 import type { ModelFn, StepCallback } from '../diffusion/samplers/types.js';
-import {
-  OrtNodeRuntime,
-  type HostTensor,
-  type Runtime,
-  type Tensor,
-  type TypeTree,
-} from '../engine/index.js';
+import { OrtNodeRuntime, type Runtime } from '../engine/index.js';
 import type { TextToImageComponents } from '../models/text-to-image-folder.js';
-import type { Params, ParamTensors } from '../models/types.js';
 import { ConfigError, ShapeError, UsageError } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { editScheduleOf } from './edit-inputs.js';
+import {
+  encodePrompts,
+  promptRows,
+  textDenoiser,
+  textGuidedModel,
+  type PromptEmbeddings,
+} from './text-conditioning.js';
 import { img2img, type EditInput, type EditSampler } from './img2img.js';
 import { inpaint, type InpaintMethod } from './inpaint.js';
 import { decodeScaledLatents, encodeImages } from './latent.js';
@@ -62,11 +61,6 @@ export interface TextImages {
   shape: [number, number, number];
 }
 
-/** Weights up to this many bytes are frozen into a compiled model (protobuf's limit is 2 GB). */
-const MAX_FROZEN_BYTES = 1.9e9;
-
-const byteSize = (params: Params): number => Object.values(params).reduce((n, p) => n + p.data.byteLength, 0);
-
 /** `value` as `count` strings: one repeated, or a list of exactly `count`. */
 function perPrompt(value: string | readonly string[], count: number, what: string): string[] {
   if (typeof value === 'string') return Array<string>(count).fill(value);
@@ -81,118 +75,6 @@ export function promptBatch(options: PromptOptions, repeat = 1): { prompts: stri
   const negatives = perPrompt(options.negativePrompt ?? '', prompts.length, 'negative prompt');
   const expand = (list: string[]) => list.flatMap((p) => Array<string>(repeat).fill(p));
   return { prompts: expand(prompts), negatives: expand(negatives) };
-}
-
-/** Tokens per prompt: the tokenizer's padded length, capped at the encoder's positions. */
-function promptLength(components: TextToImageComponents): number {
-  return Math.min(components.tokenizer.modelMaxLength, components.textEncoder.config.max_position_embeddings);
-}
-
-/** The text encoder's last hidden state for each text, flat [texts, tokens, hidden]. */
-export async function encodePrompts(
-  components: TextToImageComponents,
-  texts: readonly string[],
-  runtime: Runtime = new OrtNodeRuntime(),
-): Promise<Float32Array> {
-  const length = promptLength(components);
-  const ids = components.tokenizer.encodeBatch(texts, { maxLength: length }).inputIds;
-  const { textEncoder, textEncoderParams } = components;
-  const freeze = byteSize(textEncoderParams) <= MAX_FROZEN_BYTES;
-  const compiled = runtime.compile(
-    ((inputs: { params: ParamTensors; ids: Tensor }) =>
-      textEncoder.encode(inputs.params, inputs.ids).lastHiddenState) as never,
-    {
-      params: textEncoder.paramTypes() as TypeTree,
-      ids: { shape: [texts.length, length], dtype: 'int64' },
-    },
-    freeze ? { frozen: { params: textEncoderParams } as never } : {},
-  );
-  try {
-    const inputs = {
-      ...(freeze ? {} : { params: textEncoderParams }),
-      ids: { data: ids, shape: [texts.length, length], dtype: 'int64' },
-    };
-    const out = (await compiled.run(inputs as never)) as HostTensor;
-    return out.data as Float32Array;
-  } finally {
-    await compiled.dispose();
-  }
-}
-
-/** The U-Net as a function of (x_t [B, ...sample], t, context [B, tokens, hidden]) for any batch size. */
-export interface TextDenoiser {
-  denoise(sample: Float32Array, timestep: number, context: Float32Array): Promise<Float32Array>;
-  dispose(): Promise<void>;
-}
-
-/** The U-Net compiled once for samples of `sampleShape` and `batch` rows (other sizes retrace once). */
-export function textDenoiser(
-  components: TextToImageComponents,
-  sampleShape: readonly number[],
-  batch: number,
-  runtime: Runtime,
-): TextDenoiser {
-  const { unet, unetParams } = components;
-  const tokens = promptLength(components);
-  const hidden = components.textEncoder.config.hidden_size;
-  const freeze = byteSize(unetParams) <= MAX_FROZEN_BYTES;
-  const compiled = runtime.compile(
-    ((inputs: { params: ParamTensors; sample: Tensor; timestep: Tensor; context: Tensor }) =>
-      unet.apply(inputs.params, {
-        sample: inputs.sample,
-        timestep: inputs.timestep,
-        encoderHiddenStates: inputs.context,
-      })) as never,
-    {
-      params: unet.paramTypes() as TypeTree,
-      sample: { shape: [batch, ...sampleShape], dtype: 'float32' },
-      timestep: { shape: [batch], dtype: 'float32' },
-      context: { shape: [batch, tokens, hidden], dtype: 'float32' },
-    },
-    freeze ? { frozen: { params: unetParams } as never } : {},
-  );
-  const perSample = sampleShape.reduce((a, b) => a * b, 1);
-  return {
-    async denoise(sample, timestep, context) {
-      const rows = sample.length / perSample;
-      const inputs = {
-        ...(freeze ? {} : { params: unetParams }),
-        sample: { data: sample, shape: [rows, ...sampleShape], dtype: 'float32' },
-        timestep: { data: new Float32Array(rows).fill(timestep), shape: [rows], dtype: 'float32' },
-        context: { data: context, shape: [rows, tokens, hidden], dtype: 'float32' },
-      };
-      const out = (await compiled.run(inputs as never)) as HostTensor;
-      return out.data as Float32Array;
-    },
-    dispose: () => compiled.dispose(),
-  };
-}
-
-/**
- * The sampler's ModelFn: the conditional prediction (s = 1), the unconditional one (s = 0), or
- * ε_u + s (ε_c − ε_u) from one doubled batch [x; x] with context [cond; uncond].
- */
-export function textGuidedModel(
-  denoiser: Pick<TextDenoiser, 'denoise'>,
-  cond: Float32Array,
-  uncond: Float32Array,
-  guidance: number,
-): ModelFn {
-  if (guidance === 1) return (x, t) => denoiser.denoise(x, t, cond);
-  if (guidance === 0) return (x, t) => denoiser.denoise(x, t, uncond);
-  const both = new Float32Array(cond.length * 2);
-  both.set(cond);
-  both.set(uncond, cond.length);
-  return async (x, t) => {
-    const doubled = new Float32Array(x.length * 2);
-    doubled.set(x);
-    doubled.set(x, x.length);
-    const out = await denoiser.denoise(doubled, t, both);
-    const guided = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++)
-      guided[i] = out[x.length + i] + guidance * (out[i] - out[x.length + i]);
-    return guided;
-  };
 }
 
 /** The guidance scale, checked. */
@@ -225,17 +107,17 @@ export function textSampleShapes(
   return { image: [imageChannels, h, w], sample: [channels, h / factor, w / factor] };
 }
 
-/** The prompt embeddings of a batch: conditional and unconditional, each flat [B, tokens, hidden]. */
+/** The prompt embeddings of a batch: conditional and unconditional. */
 async function batchEmbeddings(
   components: TextToImageComponents,
   options: PromptOptions,
   repeat: number,
   runtime: Runtime,
-): Promise<{ cond: Float32Array; uncond: Float32Array; count: number }> {
+): Promise<{ cond: PromptEmbeddings; uncond: PromptEmbeddings; count: number }> {
   const { prompts, negatives } = promptBatch(options, repeat);
   const both = await encodePrompts(components, [...prompts, ...negatives], runtime);
-  const half = both.length / 2;
-  return { cond: both.subarray(0, half), uncond: both.subarray(half), count: prompts.length };
+  const count = prompts.length;
+  return { cond: promptRows(both, 0, count), uncond: promptRows(both, count, 2 * count), count };
 }
 
 /** Runs `body` with the guided model of this batch, disposing the compiled U-Net afterwards. */

@@ -104,6 +104,9 @@ export const TINY_CONDITION_UNET_CONFIG = {
   layers_per_block: 1,
   attention_head_dim: 8,
   norm_num_groups: 8,
+  // GLIDE's second path for the text: the pooled prompt vector joins the time embedding, so every
+  // resnet sees which digit is asked for, not only the two cross-attention levels.
+  class_embed_type: 'projection',
 };
 
 /** A 2-layer CLIP text encoder, 64 wide: enough to read which digit a template caption names. */
@@ -175,6 +178,9 @@ export function textToImageModels(config: TextToImageConfig, dataset: Dataset): 
   }
   const [channels, side] = dataset.shape;
   const unet = new UNet2DConditionModel({
+    ...(config.unet.class_embed_type === 'projection'
+      ? { projection_class_embeddings_input_dim: textEncoder.promptVectorWidth }
+      : {}),
     ...config.unet,
     sample_size: side,
     in_channels: channels,
@@ -225,11 +231,12 @@ type Batch = Record<string, Tensor>;
 /** Weighted MSE of the U-Net's prediction given the text encoder's last hidden state (step.ts's loss). */
 function textToImageLoss(models: TextToImageModels, params: TensorTree, batch: Batch): Tensor {
   const p = params as unknown as { unet: ParamTensors; textEncoder: ParamTensors };
-  const context = models.textEncoder.encode(p.textEncoder, batch.inputIds).lastHiddenState;
+  const text = models.textEncoder.encode(p.textEncoder, batch.inputIds);
   const prediction = models.unet.apply(p.unet, {
     sample: batch.sample,
     timestep: batch.timestep,
-    encoderHiddenStates: context,
+    encoderHiddenStates: text.lastHiddenState,
+    ...(models.unet.classEmbedsWidth !== null ? { classEmbeds: CLIPTextModel.promptVector(text) } : {}),
   });
   const diff = sub(prediction, batch.target);
   return mean(mul(diff, diff));

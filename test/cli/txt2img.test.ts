@@ -169,6 +169,7 @@ describe('diffusion txt2img', () => {
         layers_per_block: 1,
         attention_head_dim: 2,
         norm_num_groups: 4,
+        class_embed_type: 'projection',
       },
       textEncoder: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
       tokenizerVocabSize: 530,
@@ -183,6 +184,9 @@ describe('diffusion txt2img', () => {
     assert.match(trained.stdout, /trained 2 steps/);
     const index = JSON.parse(readFileSync(join(out, 'model_index.json'), 'utf8'));
     assert.deepEqual(index.text_encoder, ['transformers', 'CLIPTextModel']);
+    const unetConfig = JSON.parse(readFileSync(join(out, 'unet', 'config.json'), 'utf8'));
+    assert.equal(unetConfig.class_embed_type, 'projection');
+    assert.equal(unetConfig.projection_class_embeddings_input_dim, 8, 'the pooled prompt is 8 wide');
     const summary = JSON.parse(readFileSync(join(out, 'training_summary.json'), 'utf8'));
     assert.equal(summary.step, 2);
     const again = run('train', '--config', config, '--out', out);

@@ -31,7 +31,7 @@ interface Case {
   io: SafetensorsFile;
 }
 
-function loadCase(name: 'a' | 'b'): Case {
+function loadCase(name: 'a' | 'b' | 'c'): Case {
   const dir = join(fixtures, name);
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as unknown;
   const net = new UNet2DConditionModel(config);
@@ -65,17 +65,20 @@ interface Feeds {
   timestep: Float32Array;
   context: Float32Array;
   labels?: BigInt64Array;
+  classEmbeds?: Float32Array;
   control?: { down: Float32Array[]; mid: Float32Array };
 }
 
 function fixtureFeeds(c: Case, control = false): Feeds {
   const labels = c.io.tensors.get('class_labels')?.data as BigInt64Array | undefined;
+  const classEmbeds = c.io.tensors.get('class_embeds')?.data as Float32Array | undefined;
   const downNames = [...c.io.tensors.keys()].filter((n) => n.startsWith('control_down.'));
   return {
     sample: floats(c.io, 'sample'),
     timestep: floats(c.io, 'timesteps'),
     context: floats(c.io, 'encoder_hidden_states'),
     ...(labels ? { labels } : {}),
+    ...(classEmbeds ? { classEmbeds } : {}),
     ...(control
       ? {
           control: {
@@ -104,6 +107,7 @@ async function forward(
     timestep: f32([2]),
     context: f32([2, feeds.context.length / 2 / net.crossAttentionDim, net.crossAttentionDim]),
     ...(feeds.labels ? { labels: { shape: [2], dtype: 'int64' as const } } : {}),
+    ...(feeds.classEmbeds ? { classEmbeds: f32([2, feeds.classEmbeds.length / 2]) } : {}),
     ...(controlShapes
       ? { control: { down: controlShapes.down.map((s) => f32(s)), mid: f32(controlShapes.mid) } }
       : {}),
@@ -114,6 +118,7 @@ async function forward(
     timestep: Tensor;
     context: Tensor;
     labels?: Tensor;
+    classEmbeds?: Tensor;
     control?: { down: Tensor[]; mid: Tensor };
   }) =>
     net.apply(x.params, {
@@ -121,6 +126,7 @@ async function forward(
       timestep: x.timestep,
       encoderHiddenStates: x.context,
       ...(x.labels ? { classLabels: x.labels } : {}),
+      ...(x.classEmbeds ? { classEmbeds: x.classEmbeds } : {}),
       ...(x.control ? { controlResiduals: x.control } : {}),
     });
   const compiled = (runtime === 'ort' ? new OrtNodeRuntime() : new ReferenceRuntime()).compile(
@@ -163,6 +169,35 @@ describe('UNet2DConditionModel vs a PyTorch re-implementation of diffusers (tiny
     const err = relativeError(await forward(c, fixtureFeeds(c)), floats(c.io, 'output'));
     t.diagnostic(`relative error ${err.toExponential(2)}`);
     assert.ok(err < 1e-4, `relative error ${err}`);
+  });
+
+  it("case c (class_embed_type 'projection': a float vector through an MLP into the time embedding): matches within 1e-4", async (t) => {
+    const c = loadCase('c');
+    assert.equal(countParams(c.net.paramTypes()), 52_499);
+    assert.equal(c.net.classEmbedsWidth, 6);
+    const feeds = fixtureFeeds(c);
+    const out = await forward(c, feeds);
+    const err = relativeError(out, floats(c.io, 'output'));
+    t.diagnostic(`relative error ${err.toExponential(2)}`);
+    assert.ok(err < 1e-4, `relative error ${err}`);
+    const swapped = await forward(c, { ...feeds, classEmbeds: feeds.classEmbeds!.map((v) => -v) });
+    assert.ok(relativeError(swapped, out) > 1e-2, 'the class vector moves the output');
+  });
+
+  it("class_embed_type 'identity' adds the vector as is: a zero vector equals no class embedding", async () => {
+    const c = loadCase('c');
+    const { class_embed_type: _t, projection_class_embeddings_input_dim: _d, ...plain } = c.net.config;
+    const bare: Case = { ...c, net: new UNet2DConditionModel({ ...plain }) };
+    const identity: Case = { ...c, net: new UNet2DConditionModel({ ...plain, class_embed_type: 'identity' }) };
+    const params = Object.fromEntries(Object.entries(c.params).filter(([name]) => !name.startsWith('class_embedding.')));
+    assert.equal(identity.net.classEmbedsWidth, 32);
+    assert.equal(bare.net.classEmbedsWidth, null);
+    const { classEmbeds: _v, ...feeds } = fixtureFeeds(c);
+    const expected = await forward(bare, feeds, 'ort', params);
+    const zero = await forward(identity, { ...feeds, classEmbeds: new Float32Array(64) }, 'ort', params);
+    assert.ok(relativeError(zero, expected) < 1e-6);
+    const one = await forward(identity, { ...feeds, classEmbeds: new Float32Array(64).fill(0.5) }, 'ort', params);
+    assert.ok(relativeError(one, expected) > 1e-2);
   });
 
   it('onnxruntime and the reference runtime agree', async () => {
@@ -348,6 +383,20 @@ describe('UNet2DConditionModel config', () => {
     refused({ attention_head_dim: [8, 8] }, /attention_head_dim has 2 entries for 4 blocks/);
     refused({ attention_head_dim: 7 }, /do not split into 7 attention heads/);
     refused({ layers_per_block: 0 }, /layers_per_block/);
+    refused({ class_embed_type: 'projection' }, /'projection' needs projection_class_embeddings_input_dim/);
+  });
+
+  it("needs the class vector of a 'projection' network, naming its shape", async () => {
+    const c = loadCase('c');
+    const { classEmbeds, ...feeds } = fixtureFeeds(c);
+    await assert.rejects(
+      forward(c, feeds),
+      (e: unknown) => e instanceof ShapeError && /needs classEmbeds \[2, 6\], got nothing/.test(e.message),
+    );
+    await assert.rejects(
+      forward(c, { ...feeds, classEmbeds: classEmbeds!.subarray(0, 10) }),
+      (e: unknown) => e instanceof ShapeError && /needs classEmbeds \[2, 6\], got \[2, 5\]/.test(e.message),
+    );
   });
 
   it('needs encoder hidden states of the right width, naming the fix', async () => {

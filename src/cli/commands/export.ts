@@ -11,14 +11,11 @@
  */
 import type { Command } from 'commander';
 import type { EmitOptions, Tensor } from '../../engine/index.js';
-import { emitOnnx, trace } from '../../engine/index.js';
+import { emitOnnx, fitsFrozen, trace } from '../../engine/index.js';
 import { loadPipeline } from '../../models/pipeline-folder.js';
 import type { DenoiserNetwork, Params } from '../../models/types.js';
 import { UsageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-
-/** Weights up to this many bytes are frozen into the model (protobuf's limit is 2 GB). */
-export const MAX_FROZEN_BYTES = 1.9e9;
 
 export interface DenoiserOnnxOptions {
   readonly batch?: number;
@@ -33,10 +30,6 @@ export interface DenoiserOnnx {
   readonly weightsFrozen: boolean;
   readonly inputNames: readonly string[];
 }
-
-/** Total bytes of float32 weights. */
-const paramBytes = (params: Params): number =>
-  Object.values(params).reduce((total, p) => total + p.data.byteLength, 0);
 
 /** The denoiser as ONNX bytes with inputs `sample`, `timestep`[, `class_labels`] and output `out_sample`. */
 export function denoiserOnnx(
@@ -60,7 +53,7 @@ export function denoiserOnnx(
     };
     return { out_sample: network.apply(x, inputs) };
   }, types);
-  const weightsFrozen = !options.weightsAsInputs && paramBytes(params) <= MAX_FROZEN_BYTES;
+  const weightsFrozen = !options.weightsAsInputs && fitsFrozen(params);
   const frozen: NonNullable<EmitOptions['frozen']> = new Map(
     weightsFrozen ? Object.entries(params).map(([name, p]) => [name, { data: p.data, dtype: p.dtype }]) : [],
   );

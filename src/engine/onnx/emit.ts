@@ -16,7 +16,19 @@ export const DEFAULT_OPSET = 17;
 /** Constants above this total size belong in graph inputs (weights never are constants). */
 const MAX_CONSTANT_BYTES = 256 * 2 ** 20;
 /** Frozen inputs must leave room under protobuf's 2 GB message limit. */
-const MAX_FROZEN_BYTES = 1.9e9;
+export const MAX_FROZEN_BYTES = 1.9e9;
+
+/**
+ * Whether weight trees (records of host tensors) fit together into one ONNX model as frozen
+ * initializers; larger weights (an SD-sized U-Net) must stay graph inputs fed on every run.
+ */
+export function fitsFrozen(
+  ...trees: readonly Readonly<Record<string, { readonly data: ArrayBufferView }>>[]
+): boolean {
+  let total = 0;
+  for (const tree of trees) for (const value of Object.values(tree)) total += value.data.byteLength;
+  return total <= MAX_FROZEN_BYTES;
+}
 
 /** A value that becomes an initializer instead of a graph input. */
 export interface FrozenValue {
