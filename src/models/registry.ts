@@ -14,6 +14,7 @@ import { ForecastUNet1DModel } from './forecast-unet1d.js';
 import { UNet2DConditionModel } from './unet2d-condition.js';
 import { UNet3DModel } from './unet3d.js';
 import { SuperResolutionUNet2DModel } from './super-resolution.js';
+import { EmbeddingPrior } from './embedding-prior.js';
 
 type NetworkBuilder = (config: Record<string, unknown>) => DenoiserNetwork;
 
@@ -26,6 +27,7 @@ const BUILDERS: Readonly<Record<string, NetworkBuilder>> = {
   UNet2DConditionModel: (config) => new UNet2DConditionModel(config),
   UNet3DModel: (config) => new UNet3DModel(config),
   SuperResolutionUNet2DModel: (config) => new SuperResolutionUNet2DModel(config),
+  EmbeddingPrior: (config) => new EmbeddingPrior(config),
 };
 
 /** The `_class_name` values a config may carry. */
