@@ -13,9 +13,9 @@
  * Usage: npx tsx scripts/distill-mnist.ts [--iterations 1000] [--cd-iterations 2000] [--from-steps 64]
  *          [--lr 1e-4] [--cd-lr 2e-4]
  *          [--steps 4] [--batch-size 32] [--num 200] [--guidance 2] [--teacher models/mnist-unet]
- *          [--out-dir runs/distill-mnist] [--eval-steps 1,2,4,8]
+ *          [--out-dir runs/distill-mnist] [--eval-steps 1,2,4,8] [--reuse]
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     teacher: { type: 'string', default: join(root, 'models', 'mnist-unet') },
     'out-dir': { type: 'string', default: join(root, 'runs', 'distill-mnist') },
     'eval-steps': { type: 'string', default: '1,2,4,8' },
+    /** Keep a student already distilled into the out dir (its training_summary.json gives the time). */
+    reuse: { type: 'boolean', default: false },
   },
 });
 const NUM = Number(values.num);
@@ -57,6 +59,12 @@ interface Row {
 
 async function distil(method: DistillMethod, iterations: number): Promise<{ dir: string; minutes: number }> {
   const dir = join(OUT, method);
+  const summary = join(dir, 'training_summary.json');
+  if (values.reuse && existsSync(summary)) {
+    const { seconds } = JSON.parse(readFileSync(summary, 'utf8')) as { seconds: number };
+    console.log(`${method}: reusing ${dir} (distilled in ${(seconds / 60).toFixed(1)} min)`);
+    return { dir, minutes: seconds / 60 };
+  }
   rmSync(dir, { recursive: true, force: true });
   const result = await distillPipeline({
     teacherDir: values.teacher!,
