@@ -14,6 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { OrtNodeRuntime } from '../../engine/index.js';
 import type { ModelFn } from '../../diffusion/samplers/types.js';
+import { resolveSampler } from '../../diffusion/samplers/registry.js';
 import type { SchedulerConfig } from '../../diffusion/scheduler-config.js';
 import {
   decodeImage,
@@ -171,6 +172,16 @@ export function conditionedModel(
 
 /** A seed flag: an integer ≥ 0. */
 export const seedFlag = (text: string): number => integerFlag('--seed', text, 0);
+
+/** A sampler name the registry knows, or a UsageError listing them. */
+export function samplerFlag(name: string): string {
+  try {
+    resolveSampler(name);
+  } catch (error) {
+    throw asUsageError(error, 'sampler');
+  }
+  return name;
+}
 
 /** A sampling-steps flag: 1 up to the model's number of training timesteps. */
 export function stepsFlag(text: string, config: EditScheduleConfig | { numTrainTimesteps: number }): number {

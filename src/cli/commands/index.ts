@@ -23,6 +23,7 @@ import { register as registerTrainVae } from './train-vae.js';
 import { register as registerTxt2Img } from './txt2img.js';
 import { register as registerServe } from './serve.js';
 import { register as registerUpscale } from './upscale.js';
+import { register as registerVariations } from './variations.js';
 
 export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerExport,
@@ -39,6 +40,7 @@ export const commandRegistrations: ReadonlyArray<(program: Command) => void> = [
   registerForecast,
   registerPlan,
   registerUpscale,
+  registerVariations,
   registerMolecules,
   registerDenoise,
   registerNoise,

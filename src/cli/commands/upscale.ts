@@ -9,7 +9,6 @@
  * This command must not train; it reads its inputs, runs the pipeline and writes one PNG.
  */
 import type { Command } from 'commander';
-import { resolveSampler } from '../../diffusion/samplers/registry.js';
 import { imageGrid } from '../../io/image-grid.js';
 import { imageToTensor } from '../../io/image-tensor.js';
 import { tensorToImages, writePng } from '../../io/images.js';
@@ -24,7 +23,7 @@ import {
 } from '../../pipelines/upscale.js';
 import { UsageError } from '../../util/errors.js';
 import { integerFlag, numberFlag } from '../flags.js';
-import { asUsageError, checkOutputExtension, readFlagImage, seedFlag } from './edit-common.js';
+import { asUsageError, checkOutputExtension, readFlagImage, samplerFlag, seedFlag } from './edit-common.js';
 
 interface UpscaleFlags {
   model: string;
@@ -46,16 +45,6 @@ interface CascadeFlags {
   num: string;
   seed: string;
   steps?: string;
-}
-
-/** A sampler name the registry knows, or a UsageError listing them. */
-function samplerFlag(name: string): string {
-  try {
-    resolveSampler(name);
-  } catch (error) {
-    throw asUsageError(error, 'sampler');
-  }
-  return name;
 }
 
 async function runUpscale(flags: UpscaleFlags): Promise<void> {
