@@ -262,6 +262,21 @@ const CLASS_SCHEMAS = {
     /** Clamp each step's denoised sample to [−1, 1]. */
     clip_denoised: z.boolean().default(true),
   }),
+  /** Latent consistency models (Luo et al. 2023): a DDPM-schedule network with LCM's boundary condition and timestep grid. */
+  LCMScheduler: z.object({
+    ...trainingFields(0.00085, 0.012),
+    beta_schedule: z.enum(BETA_SCHEDULES).default('scaled_linear'),
+    /** Steps of the skipping-step grid the model was distilled on; inference takes N ≤ this of them. */
+    original_inference_steps: z.number().int().min(1).max(1_000_000).default(50),
+    ...x0LimitFields(false),
+    /** ᾱ after the last step, kept for diffusers' layout (LCM's grid never steps below timestep 0). */
+    set_alpha_to_one: z.boolean().default(true),
+    ...spacingFields('leading'),
+    ...predictionField(PREDICTIONS),
+    /** s in c_skip = σ_d² / ((s·t)² + σ_d²), c_out = s·t / √((s·t)² + σ_d²). */
+    timestep_scaling: z.number().positive().default(10.0),
+    ...zeroSnrField,
+  }),
 };
 
 type ClassSchemas = typeof CLASS_SCHEMAS;
@@ -309,6 +324,7 @@ export type DPMSolverSinglestepSchedulerConfig = SchedulerConfigOf<'DPMSolverSin
 export type UniPCMultistepSchedulerConfig = SchedulerConfigOf<'UniPCMultistepScheduler'>;
 export type DEISMultistepSchedulerConfig = SchedulerConfigOf<'DEISMultistepScheduler'>;
 export type CMStochasticIterativeSchedulerConfig = SchedulerConfigOf<'CMStochasticIterativeScheduler'>;
+export type LCMSchedulerConfig = SchedulerConfigOf<'LCMScheduler'>;
 
 /** A diffusers key in this project's spelling: `num_train_timesteps` → `numTrainTimesteps`, `predict_x0` → `predictX0`. */
 export function camelCaseKey(snake: string): string {
@@ -387,6 +403,11 @@ function crossFieldProblems(raw: Record<string, unknown>): string[] {
   if (spacings.length > 1) problems.push(`only one of ${spacings.join(', ')} can be true`);
   if (Array.isArray(raw.trained_betas) && raw.trained_betas.length !== T) {
     problems.push(`trained_betas has ${raw.trained_betas.length} values but num_train_timesteps is ${T}`);
+  }
+  if (typeof raw.original_inference_steps === 'number' && raw.original_inference_steps > T) {
+    problems.push(
+      `original_inference_steps (${raw.original_inference_steps}) cannot exceed num_train_timesteps (${T})`,
+    );
   }
   if (typeof raw.steps_offset === 'number' && raw.steps_offset >= T) {
     problems.push(`steps_offset (${raw.steps_offset}) must be smaller than num_train_timesteps (${T})`);

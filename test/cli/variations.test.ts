@@ -1,5 +1,5 @@
-// `diffusion variations` through bin/diffusion.js on an unCLIP folder of tiny seeded networks: a grid of
-// the input and its variations, reproducible by seed; misuse is a one-line error with exit code 2 and
+// `diffusion variations` (and `txt2img`) through bin/diffusion.js on an unCLIP folder of tiny seeded
+// networks: a grid of the input and its variations, reproducible by seed; misuse is a one-line error with exit code 2 and
 // nothing written.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -104,6 +104,22 @@ describe('diffusion variations', () => {
     const other = run(...args, '--seed', '1', '--out', join(dir, 'c.png'));
     assert.equal(other.status, 0, other.stderr);
     assert.notDeepEqual(readFileSync(join(dir, 'c.png')), readFileSync(join(dir, 'a.png')));
+  });
+
+  it('txt2img draws through the prior and the decoder of an unCLIP folder', () => {
+    const model = join(dir, 'model');
+    const args = ['txt2img', '--model', model, '--prompt', 'a handwritten seven', '--prompt', 'the digit 2'];
+    const drawn = run(...args, '--num', '2', '--steps', '2', '--guidance', '2', '--out', join(dir, 't.png'));
+    assert.equal(drawn.status, 0, drawn.stderr);
+    assert.match(drawn.stdout, /2 prompt\(s\) × 2, 28×28/);
+    const grid = readImage(join(dir, 't.png'));
+    assert.ok(
+      grid.width >= 2 * 28 && grid.width < 3 * 28 && grid.height >= 2 * 28,
+      `${grid.width}×${grid.height}`,
+    );
+    const refused = run(...args, '--negative', 'blurry', '--out', join(dir, 'never.png'));
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /not available with an unCLIP folder/);
   });
 
   it('refuses misuse in one line with exit code 2, writing nothing', () => {

@@ -65,8 +65,10 @@ function fineResult(name: string): Promise<Float32Array> {
   return fineResults.get(name)!;
 }
 
-// A consistency sampler calls a consistency function, not a denoiser; test/diffusion/consistency.test.ts checks it.
-const entries = samplerEntries().filter((e) => e.className !== 'CMStochasticIterativeScheduler');
+// Consistency samplers call a consistency function, not a denoiser, and LCM allows at most 50 steps;
+// test/diffusion/consistency.test.ts and lcm.test.ts check them.
+const CONSISTENCY_CLASSES = new Set(['CMStochasticIterativeScheduler', 'LCMScheduler']);
+const entries = samplerEntries().filter((e) => !CONSISTENCY_CLASSES.has(e.className));
 
 test('the registry offers deterministic and stochastic samplers to check', () => {
   assert.ok(entries.some((e) => e.stochastic) && entries.some((e) => !e.stochastic), 'both kinds are listed');

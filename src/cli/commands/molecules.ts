@@ -1,8 +1,9 @@
 /**
- * `diffusion train-molecules --out DIR [--data molecules|FILE.xyz] [--max-seconds S]` trains an
+ * `diffusion train-molecules --out DIR [--data molecules|FILE.xyz|FILE.sdf] [--max-seconds S]` trains an
  * equivariant molecule diffusion model (EGNN denoiser, zero-CoM coordinate noise) on the shipped
- * molecule set or an XYZ file and writes its folder; `diffusion sample-molecules --model DIR --num 100
- * --out dir/` generates molecules, writes them to `dir/molecules.xyz` and prints atom and molecule
+ * molecule set or an XYZ or SDF file and writes its folder; `diffusion sample-molecules --model DIR --num 100
+ * --out dir/` generates molecules, writes them to `dir/molecules.xyz` and `dir/molecules.sdf` (bonds
+ * from the stability metric's distance rule, all single) and prints atom and molecule
  * stability and the bond-length distance to the model's training set when that is the shipped one.
  * Every misuse is a one-line error, exit 2, and nothing is written.
  *
@@ -11,8 +12,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type Molecule, loadShippedMolecules, readXyz, writeXyz } from '../../data/molecules.js';
-import { bondLengthDistance, stability } from '../../metrics/molecules.js';
+import { ELEMENTS, type Molecule, loadShippedMolecules, readXyz, writeXyz } from '../../data/molecules.js';
+import { readSdf, writeSdf } from '../../io/sdf.js';
+import { bondLengthDistance, inferBonds, stability } from '../../metrics/molecules.js';
 import {
   loadMoleculeModel,
   sampleMolecules,
@@ -44,13 +46,13 @@ interface SampleFlags {
   seed: string;
 }
 
-/** `--data`: 'molecules' (the shipped set) or an XYZ file. */
+/** `--data`: 'molecules' (the shipped set), an XYZ file or an SDF file (bonds read past). */
 function dataFlag(text: string): Molecule[] {
   if (text === 'molecules') return loadShippedMolecules();
-  if (!text.endsWith('.xyz') || !existsSync(text)) {
-    throw new UsageError(`--data '${text}' is neither 'molecules' nor an existing .xyz file`);
+  if (!(text.endsWith('.xyz') || text.endsWith('.sdf')) || !existsSync(text)) {
+    throw new UsageError(`--data '${text}' is neither 'molecules' nor an existing .xyz or .sdf file`);
   }
-  return readXyz(text);
+  return text.endsWith('.sdf') ? readSdf(text, ELEMENTS) : readXyz(text);
 }
 
 async function runTrain(flags: TrainFlags): Promise<void> {
@@ -97,10 +99,16 @@ async function runSample(flags: SampleFlags): Promise<void> {
   const molecules = await sampleMolecules(model, { count, seed });
   const file = join(flags.out, 'molecules.xyz');
   writeXyz(file, molecules);
+  // Bonds by the distance rule the stability metric scores; that rule gives no orders, so all are single.
+  const withBonds = molecules.map((m) => ({
+    ...m,
+    bonds: inferBonds(m).map(({ i, j }) => ({ i, j, order: 1 })),
+  }));
+  writeSdf(join(flags.out, 'molecules.sdf'), withBonds);
   const { atomStability, moleculeStability } = stability(molecules);
   const bonds = bondLengthDistance(molecules, loadShippedMolecules()).mean;
   process.stdout.write(
-    `wrote ${count} molecules to ${file}; atom stability ${(100 * atomStability).toFixed(1)}%, ` +
+    `wrote ${count} molecules to ${file} and molecules.sdf; atom stability ${(100 * atomStability).toFixed(1)}%, ` +
       `molecule stability ${(100 * moleculeStability).toFixed(1)}%, bond-length W1 to the shipped set ${bonds.toFixed(3)} Å\n`,
   );
 }
@@ -110,7 +118,11 @@ export function register(program: Command): void {
     .command('train-molecules')
     .description('train an E(n)-equivariant diffusion model (EGNN) on 3-D molecules')
     .requiredOption('--out <dir>', 'model folder to write')
-    .option('--data <name|file.xyz>', "'molecules' (the shipped set) or an XYZ file", 'molecules')
+    .option(
+      '--data <name|file.xyz|file.sdf>',
+      "'molecules' (the shipped set), an XYZ or an SDF file",
+      'molecules',
+    )
     .option('--steps <n>', 'training steps', '2000')
     .option('--batch-size <n>', 'molecules per step', '32')
     .option('--lr <x>', 'AdamW learning rate', '0.002')
@@ -122,10 +134,10 @@ export function register(program: Command): void {
     .action(runTrain);
   program
     .command('sample-molecules')
-    .description('generate molecules with a model from train-molecules; XYZ out and stability metrics')
+    .description('generate molecules with a model from train-molecules; XYZ and SDF out, stability metrics')
     .requiredOption('--model <dir>', 'model folder written by train-molecules')
     .option('--num <n>', 'number of molecules', '100')
-    .requiredOption('--out <dir>', 'folder for molecules.xyz')
+    .requiredOption('--out <dir>', 'folder for molecules.xyz and molecules.sdf')
     .option('--seed <n>', 'random seed', '0')
     .action(runSample);
 }

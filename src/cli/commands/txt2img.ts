@@ -5,7 +5,9 @@
  * downloaded diffusers Stable Diffusion folder (safetensors weights, float16 or float32). `--prompt` may
  * be given several times; the grid has one row per prompt and `--num` images in each. `--image` turns
  * the run into image-to-image at `--strength`, and `--image` with `--mask` into inpainting (white =
- * fill, black = keep). Flags are checked before any model is loaded; misuse is a one-line UsageError.
+ * fill, black = keep). An unCLIP folder (`scripts/unclip-mnist.ts`) draws through its prior and decoder
+ * (`--prior-guidance`; no edits, negative prompts or other sizes there). Flags are checked before any
+ * model is loaded; misuse is a one-line UsageError.
  *
  * This command must not implement sampling or guidance: it validates flags and calls the pipelines.
  */
@@ -16,9 +18,11 @@ import {
   loadTextToImagePipeline,
   type LoadedTextToImagePipeline,
 } from '../../models/text-to-image-folder.js';
+import { isUnclipFolder, loadUnclip } from '../../models/unclip-folder.js';
 import { keepMask } from '../../pipelines/edit-inputs.js';
 import { INPAINT_METHODS, type InpaintMethod } from '../../pipelines/inpaint.js';
 import { textImg2img, textInpaint, textToImage, type TextImages } from '../../pipelines/text-to-image.js';
+import { unclipTextToImage } from '../../pipelines/unclip.js';
 import { UsageError } from '../../util/errors.js';
 import { choiceFlag, integerFlag, numberFlag } from '../flags.js';
 import { asUsageError, checkOutputExtension, readFlagImage, seedFlag } from './edit-common.js';
@@ -40,6 +44,7 @@ interface Txt2ImgFlags {
   mask?: string;
   strength: string;
   method: string;
+  priorGuidance: string;
 }
 
 /** What the flags ask for, checked (nothing is loaded yet). */
@@ -130,8 +135,34 @@ async function runEdits(
   return textInpaint(pipeline, { ...common, mask: keepMask(maskImage, c), method: request.method });
 }
 
+/** Text to image through an unCLIP folder's prior and decoder. */
+async function runUnclip(flags: Txt2ImgFlags, request: Request): Promise<TextImages> {
+  if (flags.image !== undefined || flags.negative !== undefined || flags.height !== undefined) {
+    throw new UsageError('--image, --negative and --height/--width are not available with an unCLIP folder');
+  }
+  let components;
+  try {
+    components = loadUnclip(flags.model);
+  } catch (error) {
+    throw asUsageError(error, 'model');
+  }
+  const out = await unclipTextToImage(components, request.prompts, {
+    numImagesPerPrompt: request.num,
+    priorGuidance: numberFlag('--prior-guidance', flags.priorGuidance, 0, 100),
+    guidance: request.guidance,
+    numSteps: request.steps,
+    seed: request.seed,
+    ...(request.sampler ? { sampler: request.sampler } : {}),
+  });
+  return { images: out.images, shape: out.shape as [number, number, number] };
+}
+
 async function runTxt2Img(flags: Txt2ImgFlags): Promise<void> {
   const request = checkedRequest(flags);
+  if (isUnclipFolder(flags.model)) {
+    writeGrid(flags, request, await runUnclip(flags, request));
+    return;
+  }
   let pipeline: LoadedTextToImagePipeline;
   try {
     pipeline = loadTextToImagePipeline(flags.model, flags.variant ? { variant: flags.variant } : {});
@@ -155,6 +186,10 @@ async function runTxt2Img(flags: Txt2ImgFlags): Promise<void> {
   } catch (error) {
     throw asUsageError(error, 'model');
   }
+  writeGrid(flags, request, result);
+}
+
+function writeGrid(flags: Txt2ImgFlags, request: Request, result: TextImages): void {
   const count = result.images.length / result.shape.reduce((a, b) => a * b, 1);
   const images = tensorToImages(result.images, [count, ...result.shape]);
   writePng(flags.out, imageGrid(images, { nrow: request.num }));
@@ -195,5 +230,6 @@ export function register(program: Command): void {
     .option('--mask <file>', 'inpainting mask of the image size: white = fill, black = keep')
     .option('--strength <s>', 'image-to-image strength in [0, 1]', '0.6')
     .option('--method <m>', 'inpainting method: repaint or replace', 'repaint')
+    .option('--prior-guidance <s>', "guidance of an unCLIP folder's prior", '2')
     .action(runTxt2Img);
 }

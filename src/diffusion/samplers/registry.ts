@@ -24,6 +24,7 @@ import { DPM_SOLVER_SAMPLERS } from './dpm-solver.js';
 import { EULER_SAMPLERS } from './euler.js';
 import { HEUN_SAMPLERS } from './heun.js';
 import { KDPM2_SAMPLERS } from './kdpm2.js';
+import { LCM_SAMPLERS } from './lcm.js';
 import { LMS_SAMPLERS } from './lms.js';
 import { PNDM_SAMPLERS } from './pndm.js';
 import { UNIPC_SAMPLERS } from './unipc.js';
@@ -49,6 +50,7 @@ const ENTRIES: readonly SamplerEntry[] = [
   ...UNIPC_SAMPLERS,
   ...DEIS_SAMPLERS,
   ...CONSISTENCY_SAMPLERS,
+  ...LCM_SAMPLERS,
 ];
 
 /** Lower case, with `-` and spaces read as `_`: `DPM++ 2M`-style names, `euler-a` and `Euler_A` all meet. */
