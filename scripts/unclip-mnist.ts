@@ -7,11 +7,13 @@
  * - prior: top-1 retrieval of the right caption among those ten for `--per-digit` generated image
  *   embeddings per prompt (chance 10%), at guidance 1 and `--prior-guidance`;
  * - text to image: the shipped classifier's accuracy on the decoded images of each prompt;
- * - variations: one variation of each of the first `--variations` test digits, classified as the input's label.
+ * - variations: one variation of each of `--variations` test digits (spread evenly over the digit-ordered
+ *   split), classified as the input's label.
+ * `--reuse` measures the folder already at `--out` instead of training one.
  *
  * Usage: node --import tsx scripts/unclip-mnist.ts [--out runs/unclip-mnist] [--clip-steps 600]
  *   [--prior-steps 4000] [--decoder-steps 800] [--decoder-minutes 20] [--per-digit 10] [--variations 100]
- *   [--steps 20] [--guidance 3] [--prior-guidance 2]
+ *   [--steps 20] [--guidance 3] [--prior-guidance 2] [--reuse]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +25,7 @@ import { classAccuracy, loadClassifier } from '../src/metrics/classifier.js';
 import { topOneRetrieval } from '../src/metrics/retrieval.js';
 import { embedImages, embedTexts } from '../src/models/contrastive.js';
 import { loadPipeline } from '../src/models/pipeline-folder.js';
-import { saveUnclip } from '../src/models/unclip-folder.js';
+import { isUnclipFolder, loadUnclip, saveUnclip } from '../src/models/unclip-folder.js';
 import { imageVariations, priorEmbeddings, unclipTextToImage } from '../src/pipelines/unclip.js';
 import { TINY_DECODER_UNET_CONFIG } from '../src/training/unclip-decoder.js';
 import { trainUnclip } from '../src/training/unclip.js';
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '20' },
     guidance: { type: 'string', default: '3' },
     'prior-guidance': { type: 'string', default: '2' },
+    /** Measure the unCLIP folder already at --out instead of training one. */
+    reuse: { type: 'boolean', default: false },
   },
 });
 const OUT = values.out!;
@@ -53,25 +57,30 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 const train = await resolveDataset('mnist-captions', { split: 'train' });
 const started = performance.now();
-const trained = await trainUnclip({
-  dataset: train,
-  clip: { steps: Number(values['clip-steps']), batchSize: 64, lr: 2e-3, warmupSteps: 50 },
-  prior: { steps: Number(values['prior-steps']), batchSize: 256, lr: 1e-3, emaDecay: 0.999 },
-  decoder: {
-    unet: TINY_DECODER_UNET_CONFIG,
-    steps: Number(values['decoder-steps']),
-    batchSize: 32,
-    lr: 5e-4,
-    warmupSteps: 20,
-  },
-  initialDecoder: loadPipeline(join(root, 'models', 'mnist-unet')).params,
-  timeLimits: { decoder: 60 * Number(values['decoder-minutes']) },
-  onLog: (line) => console.log(line),
-});
+const reused = values.reuse && isUnclipFolder(OUT);
+const trained = reused
+  ? null
+  : await trainUnclip({
+      dataset: train,
+      clip: { steps: Number(values['clip-steps']), batchSize: 64, lr: 2e-3, warmupSteps: 50 },
+      prior: { steps: Number(values['prior-steps']), batchSize: 256, lr: 1e-3, emaDecay: 0.999 },
+      decoder: {
+        unet: TINY_DECODER_UNET_CONFIG,
+        steps: Number(values['decoder-steps']),
+        batchSize: 32,
+        lr: 5e-4,
+        warmupSteps: 20,
+      },
+      initialDecoder: loadPipeline(join(root, 'models', 'mnist-unet')).params,
+      timeLimits: { decoder: 60 * Number(values['decoder-minutes']) },
+      onLog: (line) => console.log(line),
+    });
 const trainMinutes = (performance.now() - started) / 60000;
-const { components } = trained;
-saveUnclip(OUT, components);
-console.log(`saved ${OUT}`);
+const components = trained ? trained.components : loadUnclip(OUT);
+if (trained) {
+  saveUnclip(OUT, components);
+  console.log(`saved ${OUT}`);
+}
 
 const width = components.clip.model.embedDim;
 const prompts = DIGIT_WORDS.map((w) => `a handwritten ${w}`);
@@ -112,8 +121,9 @@ writePng(
   imageGrid(tensorToImages(t2i.images, [digitOf.length, 1, 28, 28]), { nrow: PER_DIGIT }),
 );
 
+// The test split is ordered by digit: take `count` digits spread evenly over it (every class alike).
 const count = Number(values.variations);
-const inputs = test.batch(Array.from({ length: count }, (_, i) => i));
+const inputs = test.batch(Array.from({ length: count }, (_, i) => Math.floor((i * test.size) / count)));
 const variations = await imageVariations(components, inputs.x, count, {
   numVariations: 1,
   guidance: GUIDANCE,
@@ -132,11 +142,15 @@ writePng(
 );
 await classifier.dispose();
 
-const s = trained.stages;
+const s = trained?.stages;
 const report = [
-  `Trained in ${trainMinutes.toFixed(1)} min: encoder ${s.clip.steps} steps (${s.clip.seconds.toFixed(0)} s, loss ${s.clip.finalLoss.toFixed(3)}),`,
-  `embeddings of ${train.size} pairs ${trained.embedSeconds.toFixed(0)} s, prior ${s.prior.steps} steps (${s.prior.seconds.toFixed(0)} s, loss ${s.prior.finalLoss.toFixed(4)}),`,
-  `decoder ${s.decoder.steps} steps (${s.decoder.seconds.toFixed(0)} s, loss ${s.decoder.finalLoss.toFixed(4)}).`,
+  ...(s
+    ? [
+        `Trained in ${trainMinutes.toFixed(1)} min: encoder ${s.clip.steps} steps (${s.clip.seconds.toFixed(0)} s, loss ${s.clip.finalLoss.toFixed(3)}),`,
+        `embeddings of ${train.size} pairs ${trained!.embedSeconds.toFixed(0)} s, prior ${s.prior.steps} steps (${s.prior.seconds.toFixed(0)} s, loss ${s.prior.finalLoss.toFixed(4)}),`,
+        `decoder ${s.decoder.steps} steps (${s.decoder.seconds.toFixed(0)} s, loss ${s.decoder.finalLoss.toFixed(4)}).`,
+      ]
+    : [`Measured the folder at ${OUT}.`]),
   '',
   '| measurement | result | chance |',
   '|---|---|---|',
