@@ -132,10 +132,14 @@ const variations = await imageVariations(components, inputs.x, count, {
   seed: 3,
 });
 const variationAccuracy = await classAccuracy(variations.images, Array.from(inputs.labels!), classifier);
+// Grid: ten inputs spread over the set (one per digit when count ≥ 10) above one variation of each.
 const shown = Math.min(count, 10);
 const pairs = new Float32Array(2 * shown * 784);
-pairs.set(inputs.x.subarray(0, shown * 784));
-pairs.set(variations.images.subarray(0, shown * 784), shown * 784);
+for (let k = 0; k < shown; k++) {
+  const row = Math.floor((k * count) / shown);
+  pairs.set(inputs.x.subarray(row * 784, (row + 1) * 784), k * 784);
+  pairs.set(variations.images.subarray(row * 784, (row + 1) * 784), (shown + k) * 784);
+}
 writePng(
   join(OUT, 'variations.png'),
   imageGrid(tensorToImages(pairs, [2 * shown, 1, 28, 28]), { nrow: shown }),
