@@ -58,3 +58,20 @@ function droppedLabels(batch: Batch, size: number, setup: NoisingSetup, random: 
     return BigInt(random.uniform() < setup.labelDropout ? numClasses : label);
   });
 }
+
+/**
+ * A copy of `rows` [count, width] with each row zeroed with probability `dropout` (one uniform per row,
+ * in order): the null condition of classifier-free guidance for vector conditions.
+ */
+export function droppedRows(
+  rows: Float32Array,
+  width: number,
+  dropout: number,
+  random: Random,
+): Float32Array {
+  const out = Float32Array.from(rows);
+  for (let row = 0; row < out.length / width; row++) {
+    if (random.uniform() < dropout) out.fill(0, row * width, (row + 1) * width);
+  }
+  return out;
+}

@@ -15,7 +15,6 @@
  *
  * This module must not parse flags or write files: callers save the model folder.
  */
-import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { BatchIterator, type Dataset } from '../data/dataset.js';
 import {
@@ -25,7 +24,6 @@ import {
   trainStep,
   trainStepTypes,
   type CompiledFunction,
-  type HostTensor,
   type Runtime,
   type Tensor,
   type TensorTree,
@@ -34,9 +32,10 @@ import {
 import { ContrastiveModel, contrastiveLoss } from '../models/contrastive.js';
 import type { Params, ParamTensors } from '../models/types.js';
 import { trainClipTokenizer, type ClipTokenizer } from '../text/index.js';
-import { ConfigError, NumericError } from '../util/errors.js';
+import { ConfigError } from '../util/errors.js';
 import { Random } from '../util/random.js';
-import { learningRate, LR_SCHEDULES } from './lr.js';
+import { runCompiledSteps, type CompiledStepOut } from './compiled-loop.js';
+import { LR_SCHEDULES, scheduleOf } from './lr.js';
 
 /** A 2-layer CLIP text tower, 64 wide: enough to read which digit a template caption names. */
 export const TINY_CONTRASTIVE_TEXT_CONFIG = {
@@ -168,13 +167,11 @@ export function captionTargets(captions: readonly string[], soft: boolean): Floa
   return targets;
 }
 
-type StepOut = { loss: HostTensor; gradNorm: HostTensor; params: Params; opt: unknown };
-
 function compileStep(
   model: ContrastiveModel,
   config: ContrastiveTrainConfig,
   runtime: Runtime,
-): CompiledFunction<StepOut> {
+): CompiledFunction<CompiledStepOut<Params>> {
   const optimizer = adamw({ weightDecay: config.weightDecay });
   const fn = trainStep({
     loss: (params: TensorTree, batch: Record<string, Tensor>) =>
@@ -190,7 +187,7 @@ function compileStep(
     targets: { shape: [b, b], dtype: 'float32' },
   };
   const types = trainStepTypes(model.paramTypes() as TypeTree, batchTypes, optimizer, false);
-  return runtime.compile(fn as never, types) as unknown as CompiledFunction<StepOut>;
+  return runtime.compile(fn as never, types) as unknown as CompiledFunction<CompiledStepOut<Params>>;
 }
 
 /** Learns the tokenizer, then trains both towers jointly on the captioned dataset (see the header). */
@@ -199,53 +196,23 @@ export async function trainContrastive(options: ContrastiveTrainOptions): Promis
   const { dataset } = options;
   const { model, tokenizer } = contrastiveModelFor(config, dataset);
   const root = new Random(config.seed);
-  let params = model.init(root.split());
-  let opt: unknown = hostZeros(adamw({ weightDecay: 0 }).stateTypes(model.paramTypes() as TypeTree));
+  const params = model.init(root.split());
   const iterator = new BatchIterator(dataset, { batchSize: config.batchSize, random: root.split() });
-  const schedule = {
-    peak: config.lr,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.steps,
-    name: config.lrSchedule,
-    minRatio: config.minLrRatio,
-  };
-  const compiled = compileStep(model, config, options.runtime ?? new OrtNodeRuntime());
-  const losses: number[] = [];
-  const started = performance.now();
-  const limitMs = (options.timeLimitSeconds ?? Infinity) * 1000;
-  try {
-    for (let step = 1; step <= config.steps; step++) {
-      if (performance.now() - started >= limitMs) break;
+  const result = await runCompiledSteps<Params>({
+    compiled: compileStep(model, config, options.runtime ?? new OrtNodeRuntime()),
+    params,
+    opt: hostZeros(adamw({ weightDecay: 0 }).stateTypes(model.paramTypes() as TypeTree)),
+    ema: null,
+    schedule: scheduleOf(config),
+    batch: () => {
       const batch = iterator.next()!;
       const captions = batch.captions!;
       const inputIds = tokenizer.encodeBatch(captions, { maxLength: config.maxTokens }).inputIds;
-      const targets = captionTargets(captions, config.softTargets);
-      const lr = learningRate(schedule, step);
-      const out = await compiled.run({
-        params,
-        opt,
-        batch: { images: batch.x, inputIds, targets },
-        step,
-        lr,
-      } as never);
-      const loss = out.loss.data[0] as number;
-      if (!Number.isFinite(loss)) {
-        throw new NumericError(`contrastive training loss became ${loss} at step ${step}`, {
-          hint: 'lower the learning rate',
-        });
-      }
-      ({ params, opt } = out);
-      losses.push(loss);
-      options.onStep?.({
-        step,
-        totalSteps: config.steps,
-        loss,
-        gradNorm: out.gradNorm.data[0] as number,
-        lr,
-      });
-    }
-  } finally {
-    await compiled.dispose();
-  }
-  return { model, params, tokenizer, losses, seconds: (performance.now() - started) / 1000 };
+      return { images: batch.x, inputIds, targets: captionTargets(captions, config.softTargets) };
+    },
+    what: 'contrastive training',
+    ...(options.timeLimitSeconds !== undefined ? { timeLimitSeconds: options.timeLimitSeconds } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+  return { model, params: result.params, tokenizer, losses: result.losses, seconds: result.seconds };
 }

@@ -13,7 +13,6 @@
  *
  * This module must not know what the vectors are, write files or sample.
  */
-import { performance } from 'node:perf_hooks';
 import { schedulerConfig, type DDPMSchedulerConfig } from '../diffusion/scheduler-config.js';
 import {
   alphasCumprod,
@@ -40,10 +39,10 @@ import {
 } from '../engine/index.js';
 import type { VectorConditionedNetwork } from '../models/embedding-prior.js';
 import type { Params, ParamTensors } from '../models/types.js';
-import { ConfigError, NumericError, ShapeError, unknownChoice } from '../util/errors.js';
+import { ConfigError, ShapeError, unknownChoice } from '../util/errors.js';
 import { Random } from '../util/random.js';
-import { noisedBatch, type NoisedBatch, type NoisingSetup } from './batch.js';
-import { learningRate, type LrSchedule } from './lr.js';
+import { droppedRows, noisedBatch, type NoisedBatch, type NoisingSetup } from './batch.js';
+import { runCompiledSteps } from './compiled-loop.js';
 
 export const PRIOR_OBJECTIVES = ['sample', 'epsilon'] as const;
 export type PriorObjective = (typeof PRIOR_OBJECTIVES)[number];
@@ -228,19 +227,6 @@ function rows(data: Float32Array, width: number, indices: Int32Array): Float32Ar
   return out;
 }
 
-/** The conditions with each row set to zero with probability `dropout` (the unconditional input). */
-function droppedConditions(
-  conditions: Float32Array,
-  width: number,
-  dropout: number,
-  random: Random,
-): Float32Array {
-  const rowsCount = conditions.length / width;
-  for (let i = 0; i < rowsCount; i++)
-    if (random.uniform() < dropout) conditions.fill(0, i * width, (i + 1) * width);
-  return conditions;
-}
-
 /** One training batch: pairs drawn with replacement, noised, conditions dropped. */
 function trainingBatch(
   options: EmbeddingPriorTrainOptions,
@@ -253,7 +239,7 @@ function trainingBatch(
   const dc = network.classEmbedsWidth;
   const indices = Int32Array.from({ length: settings.batchSize }, () => random.int(settings.count));
   const noised = noisedBatch({ x: rows(embeddings, d, indices) }, settings.batchSize, setup, random);
-  const condition = droppedConditions(rows(conditions, dc, indices), dc, settings.conditionDropout, random);
+  const condition = droppedRows(rows(conditions, dc, indices), dc, settings.conditionDropout, random);
   return { ...noised, condition };
 }
 
@@ -278,58 +264,30 @@ export async function trainEmbeddingPrior(
     labelDropout: 0,
   };
   const root = new Random(settings.seed);
-  let params = network.init(root.split());
-  let ema = settings.emaDecay === null ? null : (hostCopy(params as never) as unknown as Params);
-  let opt: unknown = hostZeros(adamw({ weightDecay: 0 }).stateTypes(network.paramTypes() as TypeTree));
+  const params = network.init(root.split());
   const random = root.split();
-  const schedule: LrSchedule = {
-    peak: settings.lr,
-    warmupSteps: 0,
-    totalSteps: settings.steps,
-    name: 'cosine',
-    minRatio: 0.1,
-  };
-  const compiled = compileStep(network, settings, options.runtime ?? new OrtNodeRuntime());
-  const losses: number[] = [];
-  const started = performance.now();
-  const limitMs = (options.timeLimitSeconds ?? Infinity) * 1000;
-  let timeLimited = false;
-  try {
-    for (let step = 1; step <= settings.steps; step++) {
-      if (performance.now() - started >= limitMs) {
-        timeLimited = true;
-        break;
-      }
-      const { sample, timestep, target, condition } = trainingBatch(options, settings, setup, random);
-      const lr = learningRate(schedule, step);
-      const batch = { sample, timestep, target, condition };
-      const out = await compiled.run({ params, opt, batch, step, lr, ...(ema ? { ema } : {}) } as never);
-      const loss = out.loss.data[0] as number;
-      if (!Number.isFinite(loss)) {
-        throw new NumericError(`embedding prior training loss became ${loss} at step ${step}`, {
-          hint: 'lower the learning rate',
-        });
-      }
-      ({ params, opt } = out);
-      if (out.ema) ema = out.ema;
-      losses.push(loss);
-      options.onStep?.({
-        step,
-        totalSteps: settings.steps,
-        loss,
-        gradNorm: out.gradNorm.data[0] as number,
-        lr,
-      });
-    }
-  } finally {
-    await compiled.dispose();
-  }
-  return {
+  const result = await runCompiledSteps<Params>({
+    compiled: compileStep(network, settings, options.runtime ?? new OrtNodeRuntime()),
     params,
-    samplingParams: ema ?? params,
-    losses,
-    seconds: (performance.now() - started) / 1000,
-    timeLimited,
+    opt: hostZeros(adamw({ weightDecay: 0 }).stateTypes(network.paramTypes() as TypeTree)),
+    ema: settings.emaDecay === null ? null : (hostCopy(params as never) as unknown as Params),
+    schedule: {
+      peak: settings.lr,
+      warmupSteps: 0,
+      totalSteps: settings.steps,
+      name: 'cosine',
+      minRatio: 0.1,
+    },
+    batch: () => {
+      const { sample, timestep, target, condition } = trainingBatch(options, settings, setup, random);
+      return { sample, timestep, target, condition };
+    },
+    what: 'embedding prior training',
+    ...(options.timeLimitSeconds !== undefined ? { timeLimitSeconds: options.timeLimitSeconds } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+  return {
+    ...result,
     schedulerConfig: scheduler,
   };
 }

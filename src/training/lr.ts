@@ -23,6 +23,23 @@ export interface LrSchedule {
   minRatio: number;
 }
 
+/** The schedule of a training config with the usual field names (lr, warmupSteps, steps, lrSchedule, minLrRatio). */
+export function scheduleOf(config: {
+  lr: number;
+  warmupSteps: number;
+  steps: number;
+  lrSchedule: LrScheduleName;
+  minLrRatio: number;
+}): LrSchedule {
+  return {
+    peak: config.lr,
+    warmupSteps: config.warmupSteps,
+    totalSteps: config.steps,
+    name: config.lrSchedule,
+    minRatio: config.minLrRatio,
+  };
+}
+
 /** Throws a ConfigError naming the field unless the schedule is usable. */
 export function checkLrSchedule(schedule: LrSchedule): void {
   if (!(schedule.peak > 0 && Number.isFinite(schedule.peak)))

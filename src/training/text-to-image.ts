@@ -12,7 +12,6 @@
  *
  * This module must not parse flags, write files or sample: callers save the folder and draw images.
  */
-import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { BatchIterator, type Dataset } from '../data/dataset.js';
 import { alphasCumprod, betaSchedule } from '../diffusion/schedules.js';
@@ -37,10 +36,11 @@ import { CLIPTextModel } from '../models/clip-text.js';
 import type { Params, ParamTensors } from '../models/types.js';
 import { UNet2DConditionModel } from '../models/unet2d-condition.js';
 import { ClipTokenizer, trainClipTokenizer } from '../text/index.js';
-import { ConfigError, NumericError, unknownChoice } from '../util/errors.js';
+import { ConfigError, unknownChoice } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { noisedBatch, type NoisingSetup } from './batch.js';
-import { learningRate, LR_SCHEDULES } from './lr.js';
+import { runCompiledSteps } from './compiled-loop.js';
+import { LR_SCHEDULES, scheduleOf } from './lr.js';
 
 export const textToImageConfigSchema = z
   .object({
@@ -325,30 +325,16 @@ export async function trainTextToImage(options: TextToImageTrainOptions): Promis
   const root = new Random(config.seed);
   const initRandom = root.split();
   const start = withMatchingParams(models.unet.init(initRandom), options.initialUnet ?? {});
-  let params: TextToImageParams = { unet: start.params, textEncoder: models.textEncoder.init(initRandom) };
-  let ema = config.emaDecay === null ? null : (hostCopy(params as never) as unknown as TextToImageParams);
-  let opt: unknown = hostZeros(adamw({ weightDecay: 0 }).stateTypes(paramTypes(models)));
+  const params: TextToImageParams = { unet: start.params, textEncoder: models.textEncoder.init(initRandom) };
   const iterator = new BatchIterator(dataset, { batchSize: config.batchSize, random: root.split() });
   const random = root.split();
-  const schedule = {
-    peak: config.lr,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.steps,
-    name: config.lrSchedule,
-    minRatio: config.minLrRatio,
-  };
-  const compiled = compileStep(options, options.runtime ?? new OrtNodeRuntime());
-  const losses: number[] = [];
-  const started = performance.now();
-  const limitMs = (options.timeLimitSeconds ?? Infinity) * 1000;
-  let timeLimited = false;
-  try {
-    for (let step = 1; step <= config.steps; step++) {
-      if (options.signal?.aborted) break;
-      if (performance.now() - started >= limitMs) {
-        timeLimited = true;
-        break;
-      }
+  const result = await runCompiledSteps<TextToImageParams>({
+    compiled: compileStep(options, options.runtime ?? new OrtNodeRuntime()),
+    params,
+    opt: hostZeros(adamw({ weightDecay: 0 }).stateTypes(paramTypes(models))),
+    ema: config.emaDecay === null ? null : (hostCopy(params as never) as unknown as TextToImageParams),
+    schedule: scheduleOf(config),
+    batch: () => {
       const clean = iterator.next()!;
       const noised = noisedBatch(clean, config.batchSize, setup, random);
       const inputIds = captionIds(
@@ -358,36 +344,16 @@ export async function trainTextToImage(options: TextToImageTrainOptions): Promis
         config.maxTokens,
         random,
       );
-      const batch = { sample: noised.sample, timestep: noised.timestep, target: noised.target, inputIds };
-      const lr = learningRate(schedule, step);
-      const out = await compiled.run({ params, opt, batch, step, lr, ...(ema ? { ema } : {}) } as never);
-      const loss = out.loss.data[0] as number;
-      if (!Number.isFinite(loss)) {
-        throw new NumericError(`text-to-image training loss became ${loss} at step ${step}`, {
-          hint: 'lower the learning rate',
-        });
-      }
-      ({ params, opt } = out);
-      if (out.ema) ema = out.ema;
-      losses.push(loss);
-      options.onStep?.({
-        step,
-        totalSteps: config.steps,
-        loss,
-        gradNorm: out.gradNorm.data[0] as number,
-        lr,
-      });
-    }
-  } finally {
-    await compiled.dispose();
-  }
+      return { sample: noised.sample, timestep: noised.timestep, target: noised.target, inputIds };
+    },
+    what: 'text-to-image training',
+    ...(options.timeLimitSeconds !== undefined ? { timeLimitSeconds: options.timeLimitSeconds } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
   return {
-    params,
-    samplingParams: ema ?? params,
-    losses,
-    steps: losses.length,
-    seconds: (performance.now() - started) / 1000,
-    timeLimited,
+    ...result,
+    steps: result.losses.length,
     copiedUnetParams: start.copied,
   };
 }

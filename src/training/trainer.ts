@@ -21,15 +21,11 @@ import { Random } from '../util/random.js';
 import { noisedBatch, type NoisedBatch, type NoisingSetup } from './batch.js';
 import { loadTrainingState, saveTrainingState, type Checkpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { learningRate, type LrSchedule } from './lr.js';
+import { learningRate, scheduleOf } from './lr.js';
+import type { StepReport as LoopStepReport } from './compiled-loop.js';
 import { compileTrainStep, type TrainState } from './step.js';
 
-export interface StepReport {
-  step: number;
-  totalSteps: number;
-  loss: number;
-  gradNorm: number;
-  lr: number;
+export interface StepReport extends LoopStepReport {
   stepsPerSecond: number;
 }
 
@@ -125,16 +121,6 @@ function conditionedBatch(
   return noised;
 }
 
-function lrSchedule(config: TrainConfig): LrSchedule {
-  return {
-    peak: config.lr,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.steps,
-    name: config.lrSchedule,
-    minRatio: config.minLrRatio,
-  };
-}
-
 /** A fresh run's state: seeded init, zero AdamW moments, EMA equal to the parameters. */
 function initialState(config: TrainConfig, network: DenoiserNetwork, random: Random): TrainState {
   const params = network.init(random);
@@ -197,7 +183,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // A run folder that cannot be written fails now, not at the first checkpoint after minutes of work.
   if (options.runDir) assertWritableDir(options.runDir);
   const setup = noisingSetup(config, dataset);
-  const schedule = lrSchedule(config);
+  const schedule = scheduleOf(config);
   const run = startRun(options);
   const compiled = compileTrainStep(options.runtime ?? new OrtNodeRuntime(), network, {
     batchSize: config.batchSize,

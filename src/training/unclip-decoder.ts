@@ -9,7 +9,6 @@
  *
  * This module must not compute embeddings, write files or sample.
  */
-import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { BatchIterator, type Batch, type Dataset } from '../data/dataset.js';
 import { schedulerConfig, type SchedulerConfig } from '../diffusion/scheduler-config.js';
@@ -26,17 +25,17 @@ import {
   trainStep,
   trainStepTypes,
   type CompiledFunction,
-  type HostTensor,
   type Runtime,
   type Tensor,
   type TensorTree,
 } from '../engine/index.js';
 import type { DenoiserInputs, Params, ParamTensors } from '../models/types.js';
 import { UNet2DConditionModel } from '../models/unet2d-condition.js';
-import { ConfigError, NumericError } from '../util/errors.js';
+import { ConfigError } from '../util/errors.js';
 import { Random } from '../util/random.js';
-import { noisedBatch } from './batch.js';
-import { learningRate, LR_SCHEDULES } from './lr.js';
+import { droppedRows, noisedBatch } from './batch.js';
+import { runCompiledSteps, type CompiledStepOut, type StepReport } from './compiled-loop.js';
+import { LR_SCHEDULES, scheduleOf } from './lr.js';
 import { withMatchingParams } from './text-to-image.js';
 
 export const unclipDecoderConfigSchema = z
@@ -148,20 +147,6 @@ export function withEmbeddings(dataset: Dataset, embeddings: Float32Array, width
   };
 }
 
-/** `embeddings` [B, width] with each row zeroed with probability `dropout` (the null condition). */
-export function droppedEmbeddings(
-  embeddings: Float32Array,
-  width: number,
-  dropout: number,
-  random: Random,
-): Float32Array {
-  const out = Float32Array.from(embeddings);
-  for (let row = 0; row < out.length / width; row++) {
-    if (random.uniform() < dropout) out.fill(0, row * width, (row + 1) * width);
-  }
-  return out;
-}
-
 export interface UnclipDecoderTrainOptions {
   config: UnclipDecoderConfig;
   network: UNet2DConditionModel;
@@ -171,7 +156,7 @@ export interface UnclipDecoderTrainOptions {
   timeLimitSeconds?: number;
   /** Starting weights: every tensor whose name and shape match is copied (e.g. a trained UNet2DModel). */
   initialParams?: Params;
-  onStep?: (report: { step: number; totalSteps: number; loss: number; lr: number }) => void;
+  onStep?: (report: StepReport) => void;
 }
 
 export interface UnclipDecoderTrainResult {
@@ -184,13 +169,11 @@ export interface UnclipDecoderTrainResult {
   copiedParams: number;
 }
 
-type StepOut = { loss: HostTensor; params: Params; opt: unknown; ema?: Params };
-
 function compileStep(
   options: UnclipDecoderTrainOptions,
   width: number,
   runtime: Runtime,
-): CompiledFunction<StepOut> {
+): CompiledFunction<CompiledStepOut<Params>> {
   const { config, network } = options;
   const optimizer = adamw({ weightDecay: 0 });
   const loss = (params: TensorTree, batch: Record<string, Tensor>) => {
@@ -213,7 +196,7 @@ function compileStep(
     embeddings: { shape: [b, width], dtype: 'float32' as const },
   };
   const types = trainStepTypes(network.paramTypes(), batchTypes, optimizer, config.emaDecay !== null);
-  return runtime.compile(fn as never, types) as unknown as CompiledFunction<StepOut>;
+  return runtime.compile(fn as never, types) as unknown as CompiledFunction<CompiledStepOut<Params>>;
 }
 
 /** Trains the decoder on (image, embedding) pairs; see the module header. */
@@ -234,57 +217,29 @@ export async function trainUnclipDecoder(
   };
   const root = new Random(config.seed);
   const start = withMatchingParams(network.init(root.split()), options.initialParams ?? {});
-  let params = start.params;
-  let ema = config.emaDecay === null ? null : (hostCopy(params as never) as unknown as Params);
-  let opt: unknown = hostZeros(adamw({ weightDecay: 0 }).stateTypes(network.paramTypes()));
   const iterator = new BatchIterator(dataset, { batchSize: config.batchSize, random: root.split() });
   const random = root.split();
-  const schedule = {
-    peak: config.lr,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.steps,
-    name: config.lrSchedule,
-    minRatio: config.minLrRatio,
-  };
-  const compiled = compileStep(options, width, options.runtime ?? new OrtNodeRuntime());
-  const losses: number[] = [];
-  const started = performance.now();
-  const limitMs = (options.timeLimitSeconds ?? Infinity) * 1000;
-  let timeLimited = false;
-  try {
-    for (let step = 1; step <= config.steps; step++) {
-      if (performance.now() - started >= limitMs) {
-        timeLimited = true;
-        break;
-      }
+  const result = await runCompiledSteps<Params>({
+    compiled: compileStep(options, width, options.runtime ?? new OrtNodeRuntime()),
+    params: start.params,
+    opt: hostZeros(adamw({ weightDecay: 0 }).stateTypes(network.paramTypes())),
+    ema: config.emaDecay === null ? null : (hostCopy(start.params as never) as unknown as Params),
+    schedule: scheduleOf(config),
+    batch: () => {
       const clean = iterator.next()!;
-      if (!clean.condition)
+      if (!clean.condition) {
         throw new ConfigError(`dataset '${dataset.name}' carries no embeddings (see withEmbeddings)`);
-      const noised = noisedBatch(clean, config.batchSize, setup, random);
-      const embeddings = droppedEmbeddings(clean.condition, width, config.embeddingDropout, random);
-      const batch = { sample: noised.sample, timestep: noised.timestep, target: noised.target, embeddings };
-      const lr = learningRate(schedule, step);
-      const out = await compiled.run({ params, opt, batch, step, lr, ...(ema ? { ema } : {}) } as never);
-      const loss = out.loss.data[0] as number;
-      if (!Number.isFinite(loss)) {
-        throw new NumericError(`unCLIP decoder loss became ${loss} at step ${step}`, {
-          hint: 'lower the learning rate',
-        });
       }
-      ({ params, opt } = out);
-      if (out.ema) ema = out.ema;
-      losses.push(loss);
-      options.onStep?.({ step, totalSteps: config.steps, loss, lr });
-    }
-  } finally {
-    await compiled.dispose();
-  }
+      const noised = noisedBatch(clean, config.batchSize, setup, random);
+      const embeddings = droppedRows(clean.condition, width, config.embeddingDropout, random);
+      return { sample: noised.sample, timestep: noised.timestep, target: noised.target, embeddings };
+    },
+    what: 'unCLIP decoder training',
+    ...(options.timeLimitSeconds !== undefined ? { timeLimitSeconds: options.timeLimitSeconds } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
   return {
-    params,
-    samplingParams: ema ?? params,
-    losses,
-    seconds: (performance.now() - started) / 1000,
-    timeLimited,
+    ...result,
     copiedParams: start.copied,
   };
 }

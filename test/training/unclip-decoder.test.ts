@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveDataset } from '../../src/data/dataset.js';
 import { decodeEmbeddings } from '../../src/pipelines/unclip-decoder.js';
+import { droppedRows } from '../../src/training/batch.js';
 import {
-  droppedEmbeddings,
   parseUnclipDecoderConfig,
   trainUnclipDecoder,
   unclipDecoderNetwork,
@@ -52,7 +52,7 @@ describe('unCLIP decoder', () => {
     }
     assert.throws(() => withEmbeddings(digits, new Float32Array(7), WIDTH), ConfigError);
     const rows = 4000;
-    const dropped = droppedEmbeddings(new Float32Array(rows * WIDTH).fill(1), WIDTH, 0.1, new Random(2));
+    const dropped = droppedRows(new Float32Array(rows * WIDTH).fill(1), WIDTH, 0.1, new Random(2));
     let zero = 0;
     for (let r = 0; r < rows; r++) {
       const row = dropped.subarray(r * WIDTH, (r + 1) * WIDTH);
